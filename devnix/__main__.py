@@ -1,0 +1,3 @@
+from devnix.cli import main
+
+main()
