@@ -10,7 +10,6 @@ Heavy modules (docker, jinja2, registry code) are imported inside the commands s
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,9 +80,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 
 @app.command()
 def init(
-    directory: Annotated[
-        Path, typer.Argument(help="Project folder to write .devcontainer/ into.")
-    ] = Path("."),
+    directory: Annotated[Path, typer.Argument(help="Project folder to write .devcontainer/ into.")] = Path(
+        "."
+    ),
     image: Annotated[
         Optional[str],  # noqa: UP045 - typer 0.28 needs Optional on Python 3.10
         typer.Option("--image", help="Nix image to use (default: the catalog's multi-arch image)."),
@@ -101,9 +100,7 @@ def init(
     flake: Annotated[
         bool, typer.Option("--flake", help="Enter the project's flake dev shell on start.")
     ] = False,
-    direnv: Annotated[
-        bool, typer.Option("--direnv", help="Use direnv (and its VS Code extension).")
-    ] = False,
+    direnv: Annotated[bool, typer.Option("--direnv", help="Use direnv (and its VS Code extension).")] = False,
     flakes: Annotated[
         bool, typer.Option("--flakes/--no-flakes", help="Enable nix-command and flakes.")
     ] = True,
@@ -169,4 +166,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -1,0 +1,150 @@
+"""Pure: from what is known about the engine, the image and the user's wishes, decide how Nix will run.
+
+Nothing here talks to Docker or a registry; :mod:`devnix.commands.init` gathers the facts and passes them
+in, which keeps every decision testable with plain values (the Apple Silicon cases included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from devnix.errors import UsageError
+from devnix.images import ImageRef
+from devnix.nixconf import NixOptions, Setting, settings
+from devnix.platforms import SUPPORTED, Platform
+
+
+class Source(str, Enum):
+    """Where a fact came from; shown to the user so a fallback is never silent."""
+
+    FLAG = "flag"
+    ENGINE = "engine"
+    HOST = "host"
+    REGISTRY = "registry"
+    LOCAL = "local"  # the engine's local copy of the image
+    CATALOG = "catalog"
+    ASSUMED = "assumed"  # nothing could tell; the user's --platform is taken on trust
+
+
+@dataclass(frozen=True)
+class Known:
+    """A fact with its source."""
+
+    platforms: tuple[Platform, ...]
+    source: Source
+    digest: str | None = None  # the digest of the tag (index or manifest), when a registry said it
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything :func:`decide` needs."""
+
+    image: ImageRef
+    image_platforms: Known
+    engine_platform: Platform
+    engine_source: Source  # ENGINE, or HOST when no engine answered
+    requested_platform: Platform | None = None
+    nix: NixOptions = field(default_factory=NixOptions)
+    nix_path: str = ""
+    store_volume: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the dev container will run Nix."""
+
+    image: ImageRef
+    platform: Platform  # the platform the container runs as
+    engine_platform: Platform
+    emulated: bool
+    pin_platform: bool  # whether the config must name the platform (runArgs / build options)
+    settings: tuple[Setting, ...]
+    nix_path: str
+    store_volume: str | None  # volume name prefix, keyed to the image digest
+    image_platforms: Known
+    engine_source: Source
+    target_source: Source
+    notes: tuple[str, ...]
+
+
+def decide(facts: Facts) -> Plan:
+    """Choose the platform, whether it is emulated, and the Nix settings that follow."""
+    available = [p for p in facts.image_platforms.platforms if str(p) in SUPPORTED]
+    engine = facts.engine_platform
+    notes: list[str] = []
+    listing = ", ".join(str(p) for p in available) or "none that devnix supports"
+
+    if facts.requested_platform is not None:
+        target, target_source = facts.requested_platform, Source.FLAG
+    else:
+        target, target_source = engine, facts.engine_source
+
+    if facts.image_platforms.source is Source.ASSUMED or _has(available, target):
+        platform = target
+    elif facts.requested_platform is not None:
+        raise UsageError(
+            f"image {facts.image.familiar} has no {target} variant (it has {listing})",
+            hint="drop --platform, pick another --image, or build one with `devnix bootstrap`",
+        )
+    elif available:
+        platform = _prefer_native(available, engine)
+        notes.append(
+            f"{facts.image.familiar} has no {target} variant; using {platform} under emulation "
+            "(expect builds several times slower); `devnix bootstrap` builds a native image"
+        )
+    else:
+        raise UsageError(
+            f"image {facts.image.familiar} has no linux/amd64 or linux/arm64 variant",
+            hint="pick a Nix image built for Linux with --image",
+        )
+
+    emulated = not platform.same_machine(engine)
+    if emulated and facts.requested_platform is not None:
+        notes.append(
+            f"{platform} runs under emulation on this {engine} engine (expect builds several times slower)"
+        )
+    if facts.store_volume and not facts.image_platforms.digest:
+        raise UsageError(
+            "--store-volume needs the image's digest, and no registry or local copy gave one",
+            hint="pull the image once (docker pull) or drop --store-volume",
+        )
+    volume = None
+    if facts.store_volume and facts.image_platforms.digest:
+        volume = store_volume_name(facts.image_platforms.digest)
+    return Plan(
+        image=facts.image,
+        platform=platform,
+        engine_platform=engine,
+        emulated=emulated,
+        pin_platform=emulated,
+        settings=tuple(settings(facts.nix, emulated=emulated)),
+        nix_path=facts.nix_path,
+        store_volume=volume,
+        image_platforms=facts.image_platforms,
+        engine_source=facts.engine_source,
+        target_source=target_source,
+        notes=tuple(notes),
+    )
+
+
+def store_volume_name(digest: str) -> str:
+    """A /nix volume per image digest: a new image gets a fresh volume seeded from its own store.
+
+    Docker copies an image's content into a named volume only when the volume is new, so a volume that
+    outlives its image hides the new image's /nix (devcontainers/features#1505). Keying the name to the
+    digest makes a changed image mean a new volume.
+    """
+    algorithm, _, hexdigits = digest.partition(":")
+    return f"devnix-nix-{algorithm}-{hexdigits[:16]}"
+
+
+def _has(platforms: list[Platform], wanted: Platform) -> bool:
+    return any(p.same_machine(wanted) for p in platforms)
+
+
+def _prefer_native(platforms: list[Platform], engine: Platform) -> Platform:
+    for candidate in platforms:
+        if candidate.same_machine(engine):
+            return candidate
+    return platforms[0]

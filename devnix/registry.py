@@ -1,0 +1,468 @@
+"""Edge: the OCI distribution API (manifests, indexes, blobs) with the auth flows registries use.
+
+- Credentials come from the Docker config (``$DOCKER_CONFIG/config.json``): ``auths`` entries, or a
+  credential helper (``credHelpers`` / ``credsStore``) asked through ``docker-credential-<name> get`` with
+  the server on stdin, so no secret ever reaches argv, a log or a file devnix writes.
+- A 401 names the scheme: ``Bearer`` means a token from the realm (anonymous when there are no
+  credentials, as Docker Hub and ghcr.io allow for public images); ``Basic`` means the credentials
+  themselves.
+- Loopback registries speak plain HTTP, as the Docker engine assumes for them; others HTTPS unless
+  ``insecure`` is asked for.
+
+Built on :mod:`http.client` rather than requests/httpx: it is all that a handful of GETs and PUTs need,
+and it keeps ``devnix init`` well inside its start-up budget.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
+
+from devnix.errors import RegistryError
+from devnix.images import DOCKER_HUB, ImageRef
+from devnix.platforms import Platform
+
+if TYPE_CHECKING:
+    import http.client
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
+_ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+_DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    secret: str = field(repr=False)  # never shown, not even in a traceback's repr
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest or index as the registry returned it (bytes kept: the digest is of these bytes)."""
+
+    media_type: str
+    digest: str
+    body: bytes
+
+    @property
+    def json(self) -> dict[str, Any]:
+        value = json.loads(self.body)
+        if not isinstance(value, dict):
+            raise RegistryError("the registry returned a manifest that is not a JSON object")
+        return value
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+
+@dataclass(frozen=True)
+class RemoteImage:
+    """What a registry says about a tag: its digest and the platforms it can run as."""
+
+    ref: ImageRef
+    digest: str
+    media_type: str
+    platforms: tuple[Platform, ...]
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# --- credentials ------------------------------------------------------------------------------------
+
+
+def docker_config_path() -> Path:
+    base = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+    return Path(base) / "config.json"
+
+
+def credentials_for(registry: str) -> Credentials | None:
+    """The Docker config's credentials for ``registry`` (helpers included), or ``None``."""
+    try:
+        config = json.loads(docker_config_path().read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    keys = _config_keys(registry)
+    helpers = config.get("credHelpers") or {}
+    for key in keys:
+        if key in helpers:
+            return _from_helper(str(helpers[key]), key)
+    auths = config.get("auths") or {}
+    for key in keys:
+        entry = auths.get(key)
+        if isinstance(entry, dict) and entry.get("auth"):
+            try:
+                username, _, secret = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return None
+            return Credentials(username, secret)
+    store = config.get("credsStore")
+    if store:
+        for key in keys:
+            found = _from_helper(str(store), key)
+            if found:
+                return found
+    return None
+
+
+def _config_keys(registry: str) -> list[str]:
+    if registry == DOCKER_HUB:
+        return [_DOCKER_HUB_CONFIG_KEY, "docker.io", "index.docker.io", "registry-1.docker.io"]
+    return [registry, f"https://{registry}", f"http://{registry}"]
+
+
+def _from_helper(helper: str, server: str) -> Credentials | None:
+    program = shutil.which(f"docker-credential-{helper}")
+    if program is None:
+        return None
+    try:
+        done = subprocess.run(
+            [program, "get"], input=server.encode(), capture_output=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    try:
+        answer = json.loads(done.stdout)
+        return Credentials(str(answer["Username"]), str(answer["Secret"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+# --- the client -------------------------------------------------------------------------------------
+
+_CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
+
+
+class Client:
+    """One registry's API. Keeps one connection and the tokens it was given, per scope."""
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        api_host: str | None = None,
+        insecure: bool = False,
+        plain_http: bool | None = None,
+        credentials: Credentials | None = None,
+        use_docker_config: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.registry = registry
+        probe = ImageRef(registry, "x")
+        self.api_host = api_host or probe.api_host
+        self.plain_http = probe.is_loopback if plain_http is None else plain_http
+        self.insecure = insecure
+        self.timeout = timeout
+        self._credentials = credentials
+        self._use_docker_config = use_docker_config and credentials is None
+        self._looked_up = False
+        self._tokens: dict[str, str] = {}
+        self._basic = False
+        self._connection: http.client.HTTPConnection | None = None
+        self.requests = 0  # counted so tests can prove what was (not) downloaded
+
+    @classmethod
+    def for_ref(cls, ref: ImageRef, **kwargs: Any) -> Client:
+        return cls(ref.registry, api_host=ref.api_host, **kwargs)
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.plain_http else "https"
+
+    def credentials(self) -> Credentials | None:
+        if not self._looked_up and self._use_docker_config:
+            self._credentials = credentials_for(self.registry)
+        self._looked_up = True
+        return self._credentials
+
+    # -- plumbing --
+
+    def _connect(self) -> http.client.HTTPConnection:
+        import http.client
+
+        if self._connection is None:
+            if self.plain_http:
+                self._connection = http.client.HTTPConnection(self.api_host, timeout=self.timeout)
+            else:
+                import ssl
+
+                context = ssl.create_default_context()
+                if self.insecure:
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                self._connection = http.client.HTTPSConnection(
+                    self.api_host, timeout=self.timeout, context=context
+                )
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Response:
+        """One request; absolute URLs to other hosts (blob redirects, token realms) get their own."""
+        import http.client
+
+        parts = urlsplit(url)
+        self.requests += 1
+        try:
+            if parts.netloc and parts.netloc != self.api_host:
+                conn_class = (
+                    http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+                )
+                other = conn_class(parts.netloc, timeout=self.timeout)
+                try:
+                    other.request(method, _path(parts), body=body, headers=headers)
+                    raw = other.getresponse()
+                    return Response(raw.status, _headers(raw), raw.read())
+                finally:
+                    other.close()
+            connection = self._connect()
+            try:
+                connection.request(method, _path(parts) if parts.netloc else url, body=body, headers=headers)
+                raw = connection.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                # A kept-alive connection the server closed: one fresh try.
+                self.close()
+                connection = self._connect()
+                connection.request(method, _path(parts) if parts.netloc else url, body=body, headers=headers)
+                raw = connection.getresponse()
+            return Response(raw.status, _headers(raw), raw.read())
+        except OSError as error:
+            self.close()
+            reason = getattr(error, "reason", None) or error.strerror or str(error) or type(error).__name__
+            raise RegistryError(
+                f"cannot reach registry {self.registry} ({self.scheme}://{self.api_host}): {reason}",
+                hint="check the network, or use an image the Docker engine already has",
+            ) from None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        scope: str,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        follow: bool = True,
+    ) -> Response:
+        """A request to ``/v2/...`` that answers the registry's auth challenge and follows redirects."""
+        merged = dict(headers or {})
+        auth = self._authorization(scope)
+        if auth:
+            merged["Authorization"] = auth
+        response = self._send(method, path, merged, body)
+        if response.status == 401:
+            challenge = response.header("www-authenticate") or ""
+            self._answer(challenge, scope)
+            auth = self._authorization(scope)
+            if auth:
+                merged["Authorization"] = auth
+                response = self._send(method, path, merged, body)
+            if response.status == 401:
+                who = "the credentials from the Docker config" if self.credentials() else "anonymous access"
+                raise RegistryError(
+                    f"registry {self.registry} refused {who} for {scope}",
+                    hint=f"run `docker login {self.registry}` with an account that can read it",
+                )
+        hops = 0
+        while follow and response.status in (301, 302, 303, 307, 308) and hops < 5:
+            location = response.header("location")
+            if not location:
+                break
+            hops += 1
+            target = urljoin(f"{self.scheme}://{self.api_host}{path}", location)
+            same_host = urlsplit(target).netloc == self.api_host
+            # Credentials stay with the registry; a storage redirect (S3, a CDN) gets none.
+            hop_headers = merged if same_host else {k: v for k, v in merged.items() if k != "Authorization"}
+            response = self._send("GET" if method == "HEAD" else method, target, hop_headers, None)
+        return response
+
+    def _authorization(self, scope: str) -> str | None:
+        if scope in self._tokens:
+            return f"Bearer {self._tokens[scope]}"
+        if self._basic:
+            credentials = self.credentials()
+            if credentials:
+                raw = f"{credentials.username}:{credentials.secret}".encode()
+                return "Basic " + base64.b64encode(raw).decode()
+        return None
+
+    def _answer(self, challenge: str, scope: str) -> None:
+        scheme, _, params_text = challenge.partition(" ")
+        params = dict(_CHALLENGE_RE.findall(params_text))
+        if scheme.lower() == "basic":
+            if self.credentials() is None:
+                raise RegistryError(
+                    f"registry {self.registry} needs a login",
+                    hint=f"run `docker login {self.registry}`",
+                )
+            self._basic = True
+            return
+        if scheme.lower() != "bearer" or "realm" not in params:
+            raise RegistryError(f"registry {self.registry} asked for an unknown auth scheme {scheme!r}")
+        query = {"service": params.get("service", "")}
+        query["scope"] = scope
+        headers = {}
+        credentials = self.credentials()
+        if credentials:
+            raw = f"{credentials.username}:{credentials.secret}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        realm = params["realm"]
+        separator = "&" if "?" in realm else "?"
+        response = self._send("GET", f"{realm}{separator}{urlencode(query)}", headers, None)
+        if response.status == 401:
+            raise RegistryError(
+                f"registry {self.registry} refused the credentials from the Docker config",
+                hint=f"run `docker login {self.registry}` again",
+            )
+        if response.status != 200:
+            raise RegistryError(f"token service of {self.registry} answered HTTP {response.status}")
+        try:
+            answer = json.loads(response.body)
+            self._tokens[scope] = str(answer.get("token") or answer["access_token"])
+        except (ValueError, KeyError, TypeError):
+            raise RegistryError(f"token service of {self.registry} sent no token") from None
+
+    # -- the API --
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest:
+        response = self.request(
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=f"repository:{repository}:pull",
+            headers={"Accept": _ACCEPT},
+        )
+        if response.status == 404:
+            raise RegistryError(
+                f"{self.registry}/{repository}:{reference} not found",
+                hint="check the image name and tag",
+            )
+        _check(response, f"reading the manifest of {self.registry}/{repository}:{reference}")
+        media_type = (response.header("content-type") or "").split(";")[0].strip()
+        if media_type not in INDEX_TYPES + MANIFEST_TYPES:
+            media_type = _sniff_media_type(response.body) or media_type
+        digest = response.header("docker-content-digest") or sha256_digest(response.body)
+        return Manifest(media_type, digest, response.body)
+
+    def get_blob(self, repository: str, digest: str) -> bytes:
+        response = self.request(
+            "GET", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull"
+        )
+        _check(response, f"reading blob {digest} of {self.registry}/{repository}")
+        return response.body
+
+
+def image_platforms(ref: ImageRef, *, timeout: float = DEFAULT_TIMEOUT) -> RemoteImage:
+    """Ask the image's registry which platforms its tag has (one config read for a single manifest)."""
+    client = Client.for_ref(ref, timeout=timeout)
+    try:
+        manifest = client.get_manifest(ref.repository, ref.reference)
+        if manifest.is_index:
+            platforms = platforms_of_index(manifest.json)
+        else:
+            platforms = (platform_of_config(_config_of(client, ref, manifest)),)
+    finally:
+        client.close()
+    return RemoteImage(ref, manifest.digest, manifest.media_type, platforms)
+
+
+def platforms_of_index(index: Mapping[str, Any]) -> tuple[Platform, ...]:
+    """The runnable platforms of an index (attestation entries, ``unknown/unknown``, are skipped)."""
+    found: list[Platform] = []
+    for entry in index.get("manifests", []):
+        platform = entry.get("platform") or {}
+        os_name, arch = platform.get("os", ""), platform.get("architecture", "")
+        if not os_name or not arch or "unknown" in (os_name, arch):
+            continue
+        candidate = Platform(os_name, arch, platform.get("variant") or None)
+        if arch == "arm64" and candidate.variant == "v8":
+            candidate = Platform(os_name, arch)
+        if candidate not in found:
+            found.append(candidate)
+    return tuple(found)
+
+
+def platform_of_config(config: Mapping[str, Any]) -> Platform:
+    variant = config.get("variant") or None
+    arch = str(config.get("architecture", ""))
+    if arch == "arm64" and variant == "v8":
+        variant = None
+    return Platform(str(config.get("os", "linux")), arch, variant)
+
+
+def _config_of(client: Client, ref: ImageRef, manifest: Manifest) -> dict[str, Any]:
+    try:
+        digest = manifest.json["config"]["digest"]
+    except (KeyError, TypeError):
+        raise RegistryError(f"{ref} has a manifest without a config") from None
+    config = json.loads(client.get_blob(ref.repository, digest))
+    if not isinstance(config, dict):
+        raise RegistryError(f"{ref} has a config that is not a JSON object")
+    return config
+
+
+def _check(response: Response, what: str) -> None:
+    if 200 <= response.status < 300:
+        return
+    detail = ""
+    try:
+        errors = json.loads(response.body).get("errors") or []
+        if errors:
+            detail = ": " + "; ".join(str(e.get("message", e.get("code", ""))) for e in errors)
+    except (ValueError, AttributeError):
+        pass
+    raise RegistryError(f"{what} failed with HTTP {response.status}{detail}")
+
+
+def _sniff_media_type(body: bytes) -> str | None:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    if isinstance(value.get("mediaType"), str):
+        return str(value["mediaType"])
+    return OCI_INDEX if "manifests" in value else OCI_MANIFEST if "config" in value else None
+
+
+def _headers(raw: http.client.HTTPResponse) -> dict[str, str]:
+    return {name.lower(): value for name, value in raw.getheaders()}
+
+
+def _path(parts: SplitResult) -> str:
+    return parts.path + (f"?{parts.query}" if parts.query else "")

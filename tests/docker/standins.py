@@ -1,0 +1,606 @@
+"""What the real-engine tests stand on: a local OCI registry, stand-in Nix images, the devcontainer CLI.
+
+Nothing here is a mock. No container registry on the internet is reachable from the test machines, so:
+
+- the registry is Debian's ``docker-registry`` (the CNCF distribution server) on a loopback port, which
+  the Docker engine and the devcontainer CLI both speak plain HTTP to;
+- the "Nix images" are Debian bookworm root filesystems with Debian's ``nix-bin`` (Nix 2.8), made with
+  ``mmdebstrap`` (arm64 through QEMU binfmt) and turned into images by ``docker buildx build`` from
+  ``FROM scratch`` (plain ``docker import`` labels every image amd64 on engine 20.10);
+- the devcontainer CLI is the reference one, pinned, installed by ``scripts/test``.
+
+The fixtures in ``conftest.py`` wire these together; this module holds the typed logic.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# The environment as it was when pytest started, before tests/conftest.py's autouse fixture pointed
+# DOCKER_CONFIG and the XDG dirs at per-test folders: session-wide helpers run with this one.
+BASE_ENV: dict[str, str] = dict(os.environ)
+
+DEVCONTAINER_CLI_VERSION = "0.89.0"
+DEVCONTAINER_CLI_ENV = "DEVNIX_DEVCONTAINER_CLI"
+DEVCONTAINER_CLI_LOCAL = REPO_ROOT / ".cache" / "devcontainer-cli" / "node_modules" / ".bin" / "devcontainer"
+
+# Bump to rebuild every cached stand-in image even when the recipe text did not change.
+RECIPE_VERSION = 1
+CACHE_REPOSITORY_PREFIX = "devnix-test-cache"
+RECIPE_LABEL = "org.devnix.test.recipe"
+
+MEDIA_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MANIFEST_ACCEPT = ", ".join((MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST, MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX))
+
+
+class EnvironmentMissing(Exception):
+    """Something the real-engine tests need is not on this machine (the fixtures skip or fail)."""
+
+
+def run(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
+    check: bool = True,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, capture its output as text, and raise with its tail when it fails."""
+    proc = subprocess.run(
+        list(args),
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(args)} exited {proc.returncode}\n"
+            f"--- stdout (tail)\n{proc.stdout[-3000:]}\n--- stderr (tail)\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------------------------
+# The registry
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Registry:
+    """A running ``docker-registry`` on 127.0.0.1; ``host`` is what goes into image references."""
+
+    port: int
+    root: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def host(self) -> str:
+        """``localhost:PORT``: the engine and the devcontainer CLI use plain HTTP for it."""
+        return f"localhost:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+        timeout: float = 30,
+    ) -> HttpResponse:
+        """An HTTP request to the registry API (``path`` starts with ``/v2/``); errors are returned."""
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        for key, value in (headers or {}).items():
+            req.add_header(key, value)
+        if auth and self.username is not None:
+            token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+            req.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return HttpResponse(resp.status, dict(resp.headers.items()), resp.read())
+        except urllib.error.HTTPError as err:
+            return HttpResponse(err.code, dict(err.headers.items()), err.read())
+
+    def get_manifest(self, repository: str, reference: str) -> HttpResponse:
+        return self.request(
+            "GET", f"/v2/{repository}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT}
+        )
+
+    def get_blob(self, repository: str, digest: str) -> bytes:
+        resp = self.request("GET", f"/v2/{repository}/blobs/{digest}")
+        if resp.status != 200:
+            raise RuntimeError(f"GET blob {repository}@{digest}: HTTP {resp.status} {resp.body[:300]!r}")
+        return resp.body
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        """PUT a manifest or index; return its digest."""
+        resp = self.request(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            data=body,
+            headers={"Content-Type": media_type},
+        )
+        if resp.status not in (200, 201):
+            raise RuntimeError(
+                f"PUT manifest {repository}:{reference}: HTTP {resp.status} {resp.body[:500]!r}"
+            )
+        return resp.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def htpasswd_line(username: str, password: str) -> str:
+    """A bcrypt htpasswd entry (the only kind docker-registry accepts), made by apache2-utils."""
+    exe = shutil.which("htpasswd")
+    if exe is None:
+        raise EnvironmentMissing("htpasswd (apache2-utils) is not installed")
+    return run([exe, "-nbB", username, password], timeout=60).stdout.strip()
+
+
+def start_registry(
+    workdir: Path,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    startup_timeout: float = 15,
+) -> Registry:
+    """Start ``docker-registry serve`` on a free loopback port, data under ``workdir``; wait for /v2/."""
+    exe = shutil.which("docker-registry") or ("/usr/bin/docker-registry" if Path("/usr/bin/docker-registry").exists() else None)
+    if exe is None:
+        raise EnvironmentMissing("docker-registry is not installed (apt-get install docker-registry)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    root = workdir / "data"
+    root.mkdir(exist_ok=True)
+    auth = ""
+    if username is not None:
+        if password is None:
+            raise ValueError("a username needs a password")
+        htpasswd = workdir / "htpasswd"
+        htpasswd.write_text(htpasswd_line(username, password) + "\n")
+        auth = f"auth:\n  htpasswd:\n    realm: devnix-test\n    path: {htpasswd}\n"
+    last_error = ""
+    for _attempt in range(3):  # a free port can be taken between choosing it and binding it
+        port = free_port()
+        config = workdir / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: 127.0.0.1:{port}\n  secret: devnix-test-{os.getpid()}-{port}\n"
+            f"{auth}"
+        )
+        log_path = workdir / "registry.log"
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [exe, "serve", str(config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=BASE_ENV,
+                start_new_session=True,
+            )
+        registry = Registry(port, root, process, log_path, username, password)
+        deadline = time.monotonic() + startup_timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                status = registry.request("GET", "/v2/", auth=False, timeout=2).status
+            except OSError:
+                time.sleep(0.05)
+                continue
+            if status in (200, 401):
+                return registry
+            time.sleep(0.05)
+        registry.stop()
+        last_error = log_path.read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"docker-registry did not come up; its log ends with:\n{last_error}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Stand-in images
+
+
+@dataclass(frozen=True)
+class StandinRecipe:
+    """A Debian root filesystem made by mmdebstrap, packed into an image for one platform."""
+
+    name: str  # repository name in the registry: devnix-test/<name>
+    arch: str  # Debian and OCI architecture name alike: amd64, arm64
+    include: tuple[str, ...]
+    suite: str = "bookworm"
+
+    @property
+    def platform(self) -> str:
+        return f"linux/{self.arch}"
+
+    def mmdebstrap_args(self, output: Path) -> list[str]:
+        return [
+            "mmdebstrap",
+            "--variant=apt",
+            f"--architectures={self.arch}",
+            f"--include={','.join(self.include)}",
+            "--aptopt=Acquire::Retries \"3\"",
+            self.suite,
+            str(output),
+        ]
+
+    @property
+    def dockerfile(self) -> str:
+        return 'FROM scratch\nADD rootfs.tar /\nENV LANG=C.UTF-8\nCMD ["/bin/bash"]\n'
+
+    @property
+    def recipe_hash(self) -> str:
+        text = json.dumps(
+            [RECIPE_VERSION, self.mmdebstrap_args(Path("rootfs.tar")), self.dockerfile, self.platform]
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def cache_repository(self) -> str:
+        return f"{CACHE_REPOSITORY_PREFIX}/{self.name}"
+
+    @property
+    def cache_tag(self) -> str:
+        return f"{self.suite}-{self.arch}-{self.recipe_hash}"
+
+    @property
+    def cache_ref(self) -> str:
+        """Where the built image is kept in the engine between runs (the hash makes it recipe-exact)."""
+        return f"{self.cache_repository}:{self.cache_tag}"
+
+
+NIX_PACKAGES = ("nix-bin", "ca-certificates", "git")
+NIX_AMD64 = StandinRecipe("nix", "amd64", NIX_PACKAGES)
+NIX_ARM64 = StandinRecipe("nix", "arm64", NIX_PACKAGES)
+DEBIAN_AMD64 = StandinRecipe("debian", "amd64", ("ca-certificates",))
+ALL_RECIPES = (NIX_AMD64, NIX_ARM64, DEBIAN_AMD64)
+
+
+def docker_env(docker_config: Path) -> dict[str, str]:
+    """The session's environment for the docker CLI, with a DOCKER_CONFIG of its own."""
+    env = dict(BASE_ENV)
+    env["DOCKER_CONFIG"] = str(docker_config)
+    return env
+
+
+def image_exists(ref: str, env: Mapping[str, str]) -> bool:
+    return run(["docker", "image", "inspect", ref], env=env, check=False, timeout=60).returncode == 0
+
+
+def qemu_aarch64_enabled() -> bool:
+    try:
+        return Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").read_text().startswith("enabled")
+    except OSError:
+        return False
+
+
+def check_build_tools(recipes: Sequence[StandinRecipe], env: Mapping[str, str]) -> None:
+    """Raise EnvironmentMissing when a recipe cannot be built on this machine."""
+    if shutil.which("mmdebstrap") is None:
+        raise EnvironmentMissing("mmdebstrap is not installed (apt-get install mmdebstrap)")
+    if run(["docker", "buildx", "version"], env=env, check=False, timeout=60).returncode != 0:
+        raise EnvironmentMissing("the docker buildx plugin is missing (scripts/test installs it)")
+    if any(r.arch == "arm64" for r in recipes) and not qemu_aarch64_enabled():
+        raise EnvironmentMissing("binfmt qemu-aarch64 is not enabled (scripts/test enables it)")
+
+
+def build_standin(recipe: StandinRecipe, workdir: Path, env: Mapping[str, str]) -> float:
+    """Build one stand-in image into the engine under its cache ref; return the seconds it took."""
+    started = time.monotonic()
+    build_dir = workdir / f"{recipe.name}-{recipe.arch}"
+    build_dir.mkdir(parents=True)
+    try:
+        rootfs = build_dir / "rootfs.tar"
+        run(recipe.mmdebstrap_args(rootfs), env=env, timeout=1200)
+        (build_dir / "Dockerfile").write_text(recipe.dockerfile)
+        run(
+            [
+                "docker", "buildx", "build",
+                "--platform", recipe.platform,
+                "--load",
+                "--label", f"{RECIPE_LABEL}={recipe.recipe_hash}",
+                "-t", recipe.cache_ref,
+                str(build_dir),
+            ],
+            env=env,
+            timeout=900,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(build_dir, ignore_errors=True)
+    remove_stale_cache_tags(recipe, env)
+    return time.monotonic() - started
+
+
+def remove_stale_cache_tags(recipe: StandinRecipe, env: Mapping[str, str]) -> None:
+    """Drop cached images of the same name and arch built from an older recipe."""
+    listing = run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", recipe.cache_repository],
+        env=env,
+        check=False,
+        timeout=60,
+    ).stdout.split()
+    prefix = f"{recipe.cache_repository}:{recipe.suite}-{recipe.arch}-"
+    for ref in listing:
+        if ref.startswith(prefix) and ref != recipe.cache_ref:
+            run(["docker", "image", "rm", ref], env=env, check=False, timeout=120)
+
+
+def ensure_standins(
+    recipes: Sequence[StandinRecipe], workdir: Path, env: Mapping[str, str]
+) -> dict[StandinRecipe, float]:
+    """Build the recipes not yet cached in the engine, all at once; return build seconds per recipe."""
+    missing = [r for r in recipes if not image_exists(r.cache_ref, env)]
+    if not missing:
+        return {}
+    check_build_tools(missing, env)
+    # The slowest (arm64 under QEMU) first, so it starts at once.
+    missing.sort(key=lambda r: r.arch != "arm64")
+    with ThreadPoolExecutor(max_workers=len(missing)) as pool:
+        futures = {r: pool.submit(build_standin, r, workdir, env) for r in missing}
+        return {r: f.result() for r, f in futures.items()}
+
+
+@dataclass(frozen=True)
+class PushedImage:
+    ref: str  # <host>/<repository>:<tag>
+    repository: str
+    tag: str
+    digest: str  # of the manifest, as the registry serves it
+    size: int
+    media_type: str
+    platform: dict[str, str]
+
+
+def push_standin(
+    recipe: StandinRecipe, registry: Registry, repository: str, tag: str, env: Mapping[str, str]
+) -> PushedImage:
+    """Tag the cached image into the registry, push it, and untag it again locally."""
+    ref = f"{registry.host}/{repository}:{tag}"
+    run(["docker", "tag", recipe.cache_ref, ref], env=env, timeout=60)
+    try:
+        run(["docker", "push", ref], env=env, timeout=900)
+    finally:
+        # Only the name goes; the cached image (and so its layers) stays under recipe.cache_ref.
+        run(["docker", "image", "rm", ref], env=env, check=False, timeout=120)
+    resp = registry.get_manifest(repository, tag)
+    if resp.status != 200:
+        raise RuntimeError(f"GET manifest {ref} after push: HTTP {resp.status} {resp.body[:300]!r}")
+    manifest = resp.json()
+    media_type = resp.headers.get("Content-Type", manifest.get("mediaType", MEDIA_DOCKER_MANIFEST))
+    config = json.loads(registry.get_blob(repository, manifest["config"]["digest"]))
+    platform = {"architecture": config["architecture"], "os": config["os"]}
+    if config.get("variant"):
+        platform["variant"] = config["variant"]
+    if platform["architecture"] != recipe.arch:
+        raise RuntimeError(f"{ref} was pushed as {platform}, not {recipe.platform}")
+    return PushedImage(
+        ref=ref,
+        repository=repository,
+        tag=tag,
+        digest="sha256:" + hashlib.sha256(resp.body).hexdigest(),
+        size=len(resp.body),
+        media_type=media_type,
+        platform=platform,
+    )
+
+
+def put_index(registry: Registry, repository: str, tag: str, images: Sequence[PushedImage]) -> str:
+    """Write a multi-platform index over pushed manifests with a raw PUT; return its digest.
+
+    A Docker manifest list over Docker manifests (what engine 20.10 pushes), an OCI index otherwise.
+    """
+    docker_children = all(i.media_type == MEDIA_DOCKER_MANIFEST for i in images)
+    media_type = MEDIA_DOCKER_LIST if docker_children else MEDIA_OCI_INDEX
+    index = {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "manifests": [
+            {"mediaType": i.media_type, "digest": i.digest, "size": i.size, "platform": i.platform}
+            for i in images
+        ],
+    }
+    body = json.dumps(index, indent=3).encode()
+    return registry.put_manifest(repository, tag, body, media_type)
+
+
+# ------------------------------------------------------------------------------------------------
+# The devcontainer CLI
+
+
+def find_devcontainer_cli() -> Path:
+    """The pinned reference CLI: $DEVNIX_DEVCONTAINER_CLI, scripts/test's local install, or PATH."""
+    candidates: list[str] = []
+    if BASE_ENV.get(DEVCONTAINER_CLI_ENV):
+        candidates.append(BASE_ENV[DEVCONTAINER_CLI_ENV])
+    candidates.append(str(DEVCONTAINER_CLI_LOCAL))
+    on_path = shutil.which("devcontainer", path=BASE_ENV.get("PATH"))
+    if on_path:
+        candidates.append(on_path)
+    seen: list[str] = []
+    for candidate in candidates:
+        path = Path(candidate)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            continue
+        proc = run([str(path), "--version"], env=BASE_ENV, check=False, timeout=120)
+        version = proc.stdout.strip()
+        if proc.returncode == 0 and version == DEVCONTAINER_CLI_VERSION:
+            return path
+        seen.append(f"{path} ({version or 'no version'})")
+    found = "; found " + ", ".join(seen) if seen else ""
+    raise EnvironmentMissing(
+        f"the devcontainer CLI {DEVCONTAINER_CLI_VERSION} is not installed (scripts/test installs it "
+        f"into .cache/devcontainer-cli, or set {DEVCONTAINER_CLI_ENV}){found}"
+    )
+
+
+@dataclass
+class DevcontainerCLI:
+    """Runs the reference CLI against workspace folders and remembers them for the clean-up.
+
+    Commands run with the current environment (so a test's DOCKER_CONFIG with registry credentials
+    applies), plus ``env`` given here or per call.
+    """
+
+    path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    workspaces: list[Path] = field(default_factory=list)
+
+    def run(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 900,
+        check: bool = False,
+        cwd: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        merged = {**os.environ, **self.env, **(env or {})}
+        return run([str(self.path), *args], env=merged, timeout=timeout, check=check, cwd=cwd)
+
+    def _remember(self, workspace: Path) -> Path:
+        workspace = workspace.resolve()
+        if workspace not in self.workspaces:
+            self.workspaces.append(workspace)
+        return workspace
+
+    def up(
+        self, workspace: Path, *extra: str, env: Mapping[str, str] | None = None, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        """``devcontainer up --workspace-folder WORKSPACE [extra...]``."""
+        ws = self._remember(workspace)
+        return self.run("up", "--workspace-folder", str(ws), *extra, env=env, timeout=timeout)
+
+    def exec(
+        self, workspace: Path, *cmd: str, env: Mapping[str, str] | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """``devcontainer exec --workspace-folder WORKSPACE CMD...``."""
+        ws = self._remember(workspace)
+        return self.run("exec", "--workspace-folder", str(ws), *cmd, env=env, timeout=timeout)
+
+    def read_configuration(
+        self, workspace: Path, *extra: str, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        ws = workspace.resolve()
+        return self.run("read-configuration", "--workspace-folder", str(ws), *extra, env=env, timeout=120)
+
+
+def last_json_line(output: str) -> dict[str, Any]:
+    """The CLI's result object: the last line of stdout that parses as a JSON object."""
+    for line in reversed(output.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(line)
+                if isinstance(value, dict):
+                    return value
+    raise ValueError(f"no JSON object in the output:\n{output[-2000:]}")
+
+
+def remove_devcontainer_leftovers(client: Any, workspaces: Sequence[Path]) -> list[str]:
+    """Remove the containers the CLI made for these workspaces, their volumes, networks and images.
+
+    The CLI labels its containers ``devcontainer.local_folder=<workspace>``. Returns what was removed.
+    """
+    import docker.errors
+
+    removed: list[str] = []
+    for workspace in workspaces:
+        containers = client.containers.list(
+            all=True, filters={"label": f"devcontainer.local_folder={workspace}"}
+        )
+        volumes: set[str] = set()
+        projects: set[str] = set()
+        images: set[str] = set()
+        for container in containers:
+            attrs = container.attrs
+            for mount in attrs.get("Mounts") or []:
+                if mount.get("Type") == "volume" and mount.get("Name"):
+                    volumes.add(mount["Name"])
+            labels = (attrs.get("Config") or {}).get("Labels") or {}
+            if labels.get("com.docker.compose.project"):
+                projects.add(labels["com.docker.compose.project"])
+            image = (attrs.get("Config") or {}).get("Image") or ""
+            if image.startswith("vsc-"):
+                images.add(image)
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+                removed.append(f"container {container.short_id}")
+        for name in sorted(volumes):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                client.volumes.get(name).remove(force=True)
+                removed.append(f"volume {name}")
+        for project in sorted(projects):
+            for network in client.networks.list(
+                filters={"label": f"com.docker.compose.project={project}"}
+            ):
+                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                    network.remove()
+                    removed.append(f"network {network.name}")
+        for image in sorted(images):
+            # Images the CLI built for this workspace (features, UID update); shared bases stay.
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                client.images.remove(image)
+                removed.append(f"image {image}")
+    return removed
+
+
+def iter_platforms(index: Mapping[str, Any]) -> Iterator[str]:
+    """``os/arch[/variant]`` of each entry of an index or manifest list."""
+    for entry in index.get("manifests", []):
+        p = entry.get("platform") or {}
+        parts = [p.get("os", "?"), p.get("architecture", "?")]
+        if p.get("variant"):
+            parts.append(p["variant"])
+        yield "/".join(parts)
