@@ -160,6 +160,94 @@ def init(
         emit(result, as_json, init_command.describe)
 
 
+# --- devnix manifest ---------------------------------------------------------------------------------
+
+manifest_app = typer.Typer(
+    help="Join per-architecture tags into one multi-platform tag, and inspect tags, via the registry API.",
+    no_args_is_help=True,
+)
+app.add_typer(manifest_app, name="manifest")
+
+InsecureOption = Annotated[
+    bool,
+    typer.Option("--insecure", help="Speak plain HTTP to the registries (loopback ones always do)."),
+]
+
+
+@manifest_app.command("create")
+def manifest_create(
+    target: Annotated[str, typer.Argument(help="The multi-platform tag to write, e.g. ghcr.io/me/nix:2.24.")],
+    sources: Annotated[
+        list[str], typer.Argument(help="Per-platform tags (or indexes, whose entries are taken).")
+    ],
+    push: Annotated[
+        bool, typer.Option("--push", help="Write the index (default: print what would be written).")
+    ] = False,
+    amend: Annotated[
+        bool,
+        typer.Option(
+            "--amend", help="Merge into the index at TARGET, replacing entries of the same platform."
+        ),
+    ] = False,
+    insecure: InsecureOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Build an OCI image index (or Docker manifest list) from per-platform images; no pulls."""
+    with handle_errors():
+        from devnix.commands import manifest as manifest_command
+
+        options = manifest_command.CreateOptions(
+            target=target, sources=tuple(sources), push=push, amend=amend, insecure=insecure
+        )
+        result = manifest_command.create(options)
+        emit(result, as_json, manifest_command.describe_create)
+
+
+@manifest_app.command("inspect")
+def manifest_inspect(
+    ref: Annotated[str, typer.Argument(help="An image tag or digest reference.")],
+    insecure: InsecureOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a tag's media type, digest, size, and each platform's manifest digest and size."""
+    with handle_errors():
+        from devnix.commands import manifest as manifest_command
+
+        result = manifest_command.inspect(manifest_command.InspectOptions(ref=ref, insecure=insecure))
+        emit(result, as_json, manifest_command.describe_inspect)
+
+
+# --- devnix doctor ----------------------------------------------------------------------------------
+
+
+@app.command()
+def doctor(
+    directory: Annotated[
+        Path, typer.Argument(help="Project folder to check (bind mounts, .devcontainer/).")
+    ] = Path("."),
+    pull: Annotated[
+        bool,
+        typer.Option("--pull", help="Pull busybox for a probe when no image of a platform is local."),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Explain the Docker setup (engine, VM, emulation, mounts, disk) and what to do about it."""
+    with handle_errors():
+        from devnix.commands import doctor as doctor_command
+        from devnix.errors import EngineError
+
+        result = doctor_command.run(doctor_command.DoctorOptions(directory=directory, pull=pull))
+        if not result.report.reachable and not as_json:
+            # No engine, no table: one line and a hint, like every other error.
+            check = result.report.checks[0]
+            raise EngineError(check.message, hint=check.hint)
+        emit(result, as_json, doctor_command.describe)
+    if not result.report.reachable:
+        raise typer.Exit(EngineError.exit_code)
+    if result.failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="devnix")

@@ -204,3 +204,265 @@ def client(*, timeout: float = 60.0) -> docker.DockerClient:
         return docker.DockerClient(base_url=where.host, timeout=int(timeout))
     except docker.errors.DockerException as error:
         raise _unreachable(where, error) from None
+
+
+# --- probes for `devnix doctor`: raw API calls, throwaway containers, disk usage, volumes ----------------
+
+PROBE_LABEL = "org.devnix.doctor"
+
+
+@dataclass(frozen=True)
+class ProbeRun:
+    """What a throwaway container did: its exit code (None when it ran out of time) and its output."""
+
+    exit_code: int | None
+    output: str
+
+
+def _api_raw(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    timeout: float = QUICK_TIMEOUT,
+) -> tuple[int, bytes]:
+    """Any engine API call over the socket (JSON body in, raw bytes out), SDK only for TLS and ssh://."""
+    import http.client
+
+    where = endpoint()
+    parts = urlsplit(where.host)
+    payload = json.dumps(body).encode() if body is not None else None
+    headers = {"Host": "docker"}
+    if payload is not None:
+        headers["Content-Type"] = "application/json"
+    if parts.scheme == "unix":
+        connection = _UnixConnection.make(parts.path, timeout)
+    elif parts.scheme in ("tcp", "http") and not os.environ.get("DOCKER_TLS_VERIFY"):
+        connection = http.client.HTTPConnection(parts.netloc, timeout=timeout)
+    else:
+        return _sdk_raw(method, path, payload, headers, timeout)
+    try:
+        connection.request(method, path, body=payload, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+    except OSError as error:
+        raise _unreachable(where, error) from None
+    finally:
+        connection.close()
+    return response.status, data
+
+
+def _sdk_raw(
+    method: str, path: str, payload: bytes | None, headers: dict[str, str], timeout: float
+) -> tuple[int, bytes]:
+    api = client(timeout=timeout).api
+    try:
+        # APIClient is a requests.Session that knows the endpoint's transport (TLS, ssh).
+        response = api.request(
+            method, api._url(path, versioned_api=False), data=payload, headers=headers, timeout=timeout
+        )
+    except Exception as error:
+        raise _unreachable(endpoint(), error) from None
+    return int(response.status_code), bytes(response.content)
+
+
+def _api_json(method: str, path: str, *, body: Any = None, timeout: float = QUICK_TIMEOUT) -> tuple[int, Any]:
+    status, data = _api_raw(method, path, body=body, timeout=timeout)
+    try:
+        return status, json.loads(data) if data else None
+    except ValueError:
+        return status, None
+
+
+def _engine_message(answer: Any, data: bytes = b"") -> str:
+    """The engine's own words for an error (``{"message": ...}``), else the raw body."""
+    if isinstance(answer, dict) and answer.get("message"):
+        return str(answer["message"]).strip()
+    return data.decode("utf-8", "replace").strip()[:300]
+
+
+def images_with_platforms(*, timeout: float = QUICK_TIMEOUT, limit: int = 200) -> list[dict[str, Any]]:
+    """Local images, smallest first, each ``/images/json`` entry plus ``Os``/``Architecture`` from inspect.
+
+    ``/images/json`` does not tell an image's platform on API 1.41, so each one is inspected; the cap keeps
+    an engine with thousands of images from costing seconds.
+    """
+    status, listing = _api_get("/images/json", timeout=timeout)
+    if status != 200 or not isinstance(listing, list):
+        raise EngineError(f"the Docker engine answered /images/json with HTTP {status}")
+    entries = sorted((e for e in listing if isinstance(e, dict)), key=lambda e: int(e.get("Size") or 0))
+    found: list[dict[str, Any]] = []
+    for entry in entries[:limit]:
+        status, detail = _api_get(
+            f"/images/{quote(str(entry.get('Id', '')), safe=':')}/json", timeout=timeout
+        )
+        if status != 200 or not isinstance(detail, dict):
+            continue
+        found.append(
+            {
+                **entry,
+                "Os": str(detail.get("Os", "linux")),
+                "Architecture": from_engine("linux", str(detail.get("Architecture", ""))).architecture,
+                "Variant": detail.get("Variant"),
+            }
+        )
+    return found
+
+
+def _demux(data: bytes) -> str:
+    """Container logs without a TTY come in frames (1 byte stream, 3 zero, 4 big-endian length)."""
+    out = bytearray()
+    position = 0
+    while (
+        position + 8 <= len(data)
+        and data[position] in (0, 1, 2)
+        and data[position + 1 : position + 4] == b"\0\0\0"
+    ):
+        size = int.from_bytes(data[position + 4 : position + 8], "big")
+        out += data[position + 8 : position + 8 + size]
+        position += 8 + size
+    if position == 0:
+        return data.decode("utf-8", "replace")
+    return out.decode("utf-8", "replace")
+
+
+def run_probe(
+    image: str,
+    command: list[str],
+    *,
+    platform: str | None = None,
+    binds: tuple[str, ...] = (),
+    labels: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> ProbeRun:
+    """Run ``command`` in a throwaway container of ``image`` and return its exit code and output.
+
+    The container has no network, carries :data:`PROBE_LABEL`, and is removed (forced) whatever happens,
+    including when it runs out of time: then ``exit_code`` is None. Raises :class:`EngineError` when the
+    engine refuses to create or start it (missing image, wrong platform, no such executable).
+    """
+    import time
+    from contextlib import suppress
+
+    deadline = time.monotonic() + timeout
+    query = f"?platform={quote(platform, safe='')}" if platform else ""
+    spec = {
+        "Image": image,
+        "Entrypoint": command[:1],
+        "Cmd": command[1:],
+        "Labels": {PROBE_LABEL: "1", **(labels or {})},
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "Tty": False,
+        "NetworkDisabled": True,
+        "HostConfig": {"Binds": list(binds), "NetworkMode": "none", "AutoRemove": False},
+    }
+    status, answer = _api_json("POST", f"/containers/create{query}", body=spec, timeout=timeout)
+    if status != 201 or not isinstance(answer, dict) or not answer.get("Id"):
+        raise EngineError(f"could not create a probe container from {image}: {_engine_message(answer)}")
+    container = str(answer["Id"])
+    try:
+        status, data = _api_raw(
+            "POST", f"/containers/{container}/start", timeout=max(0.5, deadline - time.monotonic())
+        )
+        if status not in (204, 304):
+            raise EngineError(
+                f"could not start a probe container from {image}: {_engine_message(None, data)}"
+            )
+        try:
+            status, answer = _api_json(
+                "POST", f"/containers/{container}/wait", timeout=max(0.5, deadline - time.monotonic())
+            )
+        except EngineError as error:
+            if "timed out" in error.message:
+                return ProbeRun(None, "")
+            raise
+        exit_code = int(answer.get("StatusCode", -1)) if isinstance(answer, dict) else -1
+        status, data = _api_raw(
+            "GET",
+            f"/containers/{container}/logs?stdout=1&stderr=1",
+            timeout=max(0.5, deadline - time.monotonic()),
+        )
+        return ProbeRun(exit_code, _demux(data) if status == 200 else "")
+    finally:
+        # Forced removal also stops a container that outlived its timeout; its anonymous volumes go too.
+        # If the engine went away meanwhile, remove_stale_probes() sweeps the container up on a later run.
+        with suppress(EngineError):
+            _api_raw("DELETE", f"/containers/{container}?force=1&v=1", timeout=QUICK_TIMEOUT)
+
+
+def remove_stale_probes(*, older_than: float = 600.0, timeout: float = QUICK_TIMEOUT) -> int:
+    """Remove probe containers a killed ``devnix doctor`` left behind.
+
+    Only old ones: a younger one may belong to a doctor running right now.
+    """
+    import time
+
+    filters = quote(json.dumps({"label": [PROBE_LABEL]}), safe="")
+    status, listing = _api_get(f"/containers/json?all=1&filters={filters}", timeout=timeout)
+    if status != 200 or not isinstance(listing, list):
+        return 0
+    removed = 0
+    for entry in listing:
+        if isinstance(entry, dict) and time.time() - float(entry.get("Created") or 0) > older_than:
+            try:
+                _api_raw("DELETE", f"/containers/{entry.get('Id')}?force=1&v=1", timeout=timeout)
+            except EngineError:
+                continue
+            removed += 1
+    return removed
+
+
+def pull(reference: str, *, platform: str | None = None, timeout: float = 30.0) -> None:
+    """Pull one platform of an image; errors (which arrive inside the 200 stream) raise EngineError."""
+    from devnix.images import parse_ref
+
+    ref = parse_ref(reference)
+    query = (
+        f"fromImage={quote(f'{ref.registry}/{ref.repository}', safe='')}&tag={quote(ref.reference, safe='')}"
+    )
+    if platform:
+        query += f"&platform={quote(platform, safe='')}"
+    try:
+        status, data = _api_raw("POST", f"/images/create?{query}", timeout=timeout)
+    except EngineError as error:
+        raise EngineError(f"pulling {reference} failed: {error.message}") from None
+    message = ""
+    for line in data.decode("utf-8", "replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and (event.get("error") or event.get("message")):
+            message = str(event.get("error") or event.get("message"))
+    if status != 200 or message:
+        raise EngineError(f"pulling {reference} failed: {message or f'HTTP {status}'}")
+
+
+def system_df(*, timeout: float = QUICK_TIMEOUT) -> dict[str, Any]:
+    """The engine's ``/system/df``: sizes of images, containers, volumes and the build cache."""
+    status, answer = _api_get("/system/df", timeout=timeout)
+    if status != 200 or not isinstance(answer, dict):
+        raise EngineError(f"the Docker engine answered /system/df with HTTP {status}")
+    return answer
+
+
+def volumes(prefix: str, *, timeout: float = QUICK_TIMEOUT) -> list[dict[str, Any]]:
+    """Volumes whose name starts with ``prefix`` (the engine's ``name`` filter matches substrings)."""
+    filters = quote(json.dumps({"name": [prefix]}), safe="")
+    status, answer = _api_get(f"/volumes?filters={filters}", timeout=timeout)
+    if status != 200 or not isinstance(answer, dict):
+        raise EngineError(f"the Docker engine answered /volumes with HTTP {status}")
+    return [
+        v
+        for v in answer.get("Volumes") or []
+        if isinstance(v, dict) and str(v.get("Name", "")).startswith(prefix)
+    ]
+
+
+def version_answer(*, timeout: float = QUICK_TIMEOUT) -> dict[str, Any]:
+    """The engine's whole ``/version`` answer (``Platform.Name`` and ``Components`` tell engines apart)."""
+    status, answer = _api_get("/version", timeout=timeout)
+    if status != 200 or not isinstance(answer, dict):
+        raise EngineError(f"the Docker engine answered /version with HTTP {status}")
+    return answer

@@ -308,7 +308,7 @@ class Client:
             same_host = urlsplit(target).netloc == self.api_host
             # Credentials stay with the registry; a storage redirect (S3, a CDN) gets none.
             hop_headers = merged if same_host else {k: v for k, v in merged.items() if k != "Authorization"}
-            response = self._send("GET" if method == "HEAD" else method, target, hop_headers, None)
+            response = self._send(method if method in ("GET", "HEAD") else "GET", target, hop_headers, None)
         return response
 
     def _authorization(self, scope: str) -> str | None:
@@ -334,8 +334,9 @@ class Client:
             return
         if scheme.lower() != "bearer" or "realm" not in params:
             raise RegistryError(f"registry {self.registry} asked for an unknown auth scheme {scheme!r}")
-        query = {"service": params.get("service", "")}
-        query["scope"] = scope
+        # Several scopes (a cross-repository mount needs push here and pull there) go as repeated
+        # ``scope`` parameters, as the distribution token spec has it.
+        query = [("service", params.get("service", ""))] + [("scope", s) for s in scope.split()]
         headers = {}
         credentials = self.credentials()
         if credentials:
@@ -384,6 +385,143 @@ class Client:
         )
         _check(response, f"reading blob {digest} of {self.registry}/{repository}")
         return response.body
+
+    # -- writing (devnix manifest create) --
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        """PUT a manifest or index under a tag or its digest; the registry's digest of it."""
+        response = self.request(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=push_scope(repository),
+            headers={"Content-Type": media_type},
+            body=body,
+        )
+        _check(response, f"writing the manifest {self.registry}/{repository}:{reference}")
+        return response.header("docker-content-digest") or sha256_digest(body)
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        """HEAD a blob. Redirects are not followed: a redirect to storage already means "present",
+        and following it would turn the HEAD into a GET of the whole blob."""
+        response = self.request(
+            "HEAD",
+            f"/v2/{repository}/blobs/{digest}",
+            scope=f"repository:{repository}:pull",
+            follow=False,
+        )
+        if response.status == 404:
+            return False
+        if response.status in (301, 302, 303, 307, 308):
+            return True
+        _check(response, f"looking for blob {digest} in {self.registry}/{repository}")
+        return True
+
+    def mount_blob(self, repository: str, digest: str, from_repository: str) -> Upload | None:
+        """Ask the registry to link a blob from another of its repositories: ``None`` when it did.
+
+        A registry that cannot mount (the blob is not readable there, or mounting is off) opens an
+        ordinary upload session instead (HTTP 202); that session is returned for a streamed copy.
+        """
+        scope = f"{push_scope(repository)} repository:{from_repository}:pull"
+        query = urlencode({"mount": digest, "from": from_repository})
+        response = self.request(
+            "POST", f"/v2/{repository}/blobs/uploads/?{query}", scope=scope, body=b"", follow=False
+        )
+        if response.status == 201:
+            return None
+        return self._upload_session(response, repository, scope)
+
+    def start_upload(self, repository: str) -> Upload:
+        scope = push_scope(repository)
+        response = self.request(
+            "POST", f"/v2/{repository}/blobs/uploads/", scope=scope, body=b"", follow=False
+        )
+        return self._upload_session(response, repository, scope)
+
+    def _upload_session(self, response: Response, repository: str, scope: str) -> Upload:
+        _check(response, f"starting a blob upload to {self.registry}/{repository}")
+        location = response.header("location")
+        if response.status != 202 or not location:
+            raise RegistryError(
+                f"registry {self.registry} opened no upload session for {repository} (HTTP {response.status})"
+            )
+        return Upload(repository, urljoin(f"{self.scheme}://{self.api_host}/", location), scope)
+
+    def open_blob(self, repository: str, digest: str) -> BlobStream:
+        """A blob's body as a stream (never read whole into memory), redirects to storage followed."""
+        scope = f"repository:{repository}:pull"
+        # A HEAD first answers the auth challenge (a streamed GET cannot be retried after a 401) and
+        # makes a missing blob a clear error.
+        if not self.has_blob(repository, digest):
+            raise RegistryError(f"blob {digest} is missing from {self.registry}/{repository}")
+        url = f"{self.scheme}://{self.api_host}/v2/{repository}/blobs/{digest}"
+        headers: dict[str, str] = {}
+        auth = self._authorization(scope)
+        if auth:
+            headers["Authorization"] = auth
+        for _hop in range(6):
+            connection, raw = self._open("GET", url, headers)
+            location = raw.getheader("location")
+            if raw.status in (301, 302, 303, 307, 308) and location:
+                raw.read()
+                connection.close()
+                url = urljoin(url, location)
+                if urlsplit(url).netloc != self.api_host:
+                    headers.pop("Authorization", None)  # storage (S3, a CDN) gets no credentials
+                continue
+            if raw.status != 200:
+                body = raw.read(4096)
+                connection.close()
+                _check(Response(raw.status, _headers(raw), body), f"reading blob {digest}")
+            return BlobStream(connection, raw)
+        raise RegistryError(f"too many redirects reading blob {digest} of {self.registry}/{repository}")
+
+    def finish_upload(self, upload: Upload, digest: str, size: int, stream: BlobStream) -> None:
+        """Send a whole blob in one PUT to an upload session, straight from ``stream``."""
+        separator = "&" if "?" in upload.location else "?"
+        url = f"{upload.location}{separator}{urlencode({'digest': digest})}"
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        auth = self._authorization(upload.scope)
+        if auth:
+            headers["Authorization"] = auth
+        connection, raw = self._open("PUT", url, headers, body=stream.response)
+        try:
+            body = raw.read()
+        finally:
+            connection.close()
+        _check(Response(raw.status, _headers(raw), body), f"uploading blob {digest} to {upload.repository}")
+
+    def _open(
+        self, method: str, url: str, headers: Mapping[str, str], body: Any = None
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """A request on a connection of its own, its response left unread (for streaming)."""
+        import http.client
+
+        parts = urlsplit(url)
+        self.requests += 1
+        if parts.scheme == "https":
+            import ssl
+
+            context = ssl.create_default_context()
+            if self.insecure and parts.netloc == self.api_host:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.netloc, timeout=self.timeout, context=context, blocksize=_STREAM_BLOCK
+            )
+        else:
+            connection = http.client.HTTPConnection(
+                parts.netloc, timeout=self.timeout, blocksize=_STREAM_BLOCK
+            )
+        try:
+            connection.request(method, _path(parts), body=body, headers=dict(headers))
+            return connection, connection.getresponse()
+        except OSError as error:
+            connection.close()
+            reason = getattr(error, "reason", None) or error.strerror or str(error) or type(error).__name__
+            raise RegistryError(
+                f"cannot reach registry {self.registry} ({parts.scheme}://{parts.netloc}): {reason}"
+            ) from None
 
 
 def image_platforms(ref: ImageRef, *, timeout: float = DEFAULT_TIMEOUT) -> RemoteImage:
@@ -466,3 +604,59 @@ def _headers(raw: http.client.HTTPResponse) -> dict[str, str]:
 
 def _path(parts: SplitResult) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+# --- writing: blobs across repositories (devnix manifest create) -----------------------------------
+
+_STREAM_BLOCK = 1 << 20  # 1 MiB reads when streaming a blob from one registry into another
+
+
+def push_scope(repository: str) -> str:
+    return f"repository:{repository}:pull,push"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An open blob upload session: where to PUT, and the auth scope that opened it."""
+
+    repository: str
+    location: str
+    scope: str
+
+
+class BlobStream:
+    """A blob's body being received; a file-like object http.client can send on as a request body."""
+
+    def __init__(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
+        self.connection = connection
+        self.response = response
+
+    def __enter__(self) -> BlobStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.connection.close()
+
+
+def transfer_blob(
+    source: Client, source_repository: str, target: Client, target_repository: str, digest: str, size: int
+) -> str:
+    """Make a blob present in the target repository: ``present``, ``mounted`` or ``copied``.
+
+    Within one registry a cross-repository mount links the blob without moving a byte; only when the
+    registry refuses does the blob stream through here (never whole in memory). Between registries
+    there is nothing to mount from, so a blob the target lacks is always streamed.
+    """
+    if source is target:
+        if source_repository == target_repository:
+            return "present"
+        upload = target.mount_blob(target_repository, digest, source_repository)
+        if upload is None:
+            return "mounted"
+    else:
+        if target.has_blob(target_repository, digest):
+            return "present"
+        upload = target.start_upload(target_repository)
+    with source.open_blob(source_repository, digest) as stream:
+        target.finish_upload(upload, digest, size, stream)
+    return "copied"

@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,7 @@ class Registry:
     log_path: Path
     username: str | None = None
     password: str | None = None
+    seed: Seed | None = None  # the stand-in images it started with, if any
 
     @property
     def host(self) -> str:
@@ -196,15 +197,25 @@ def start_registry(
     *,
     username: str | None = None,
     password: str | None = None,
+    seed: Seed | None = None,
     startup_timeout: float = 15,
 ) -> Registry:
     """Start ``docker-registry serve`` on a free loopback port, data under ``workdir``; wait for /v2/."""
-    exe = shutil.which("docker-registry") or ("/usr/bin/docker-registry" if Path("/usr/bin/docker-registry").exists() else None)
+    exe = shutil.which("docker-registry") or (
+        "/usr/bin/docker-registry" if Path("/usr/bin/docker-registry").exists() else None
+    )
     if exe is None:
         raise EnvironmentMissing("docker-registry is not installed (apt-get install docker-registry)")
     workdir.mkdir(parents=True, exist_ok=True)
     root = workdir / "data"
     root.mkdir(exist_ok=True)
+    if seed is not None:
+        try:
+            copy_registry_tree(seed.data, root)
+        except OSError:  # a seed being pruned by another session: start empty
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir()
+            seed = None
     auth = ""
     if username is not None:
         if password is None:
@@ -233,7 +244,7 @@ def start_registry(
                 env=BASE_ENV,
                 start_new_session=True,
             )
-        registry = Registry(port, root, process, log_path, username, password)
+        registry = Registry(port, root, process, log_path, username, password, seed)
         deadline = time.monotonic() + startup_timeout
         while time.monotonic() < deadline and process.poll() is None:
             try:
@@ -260,7 +271,16 @@ class StandinRecipe:
     name: str  # repository name in the registry: devnix-test/<name>
     arch: str  # Debian and OCI architecture name alike: amd64, arm64
     include: tuple[str, ...]
+    registry_tag: str  # its tag in the session registry
     suite: str = "bookworm"
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}/{self.arch}"
+
+    @property
+    def registry_repository(self) -> str:
+        return f"devnix-test/{self.name}"
 
     @property
     def platform(self) -> str:
@@ -272,7 +292,7 @@ class StandinRecipe:
             "--variant=apt",
             f"--architectures={self.arch}",
             f"--include={','.join(self.include)}",
-            "--aptopt=Acquire::Retries \"3\"",
+            '--aptopt=Acquire::Retries "3"',
             self.suite,
             str(output),
         ]
@@ -303,9 +323,9 @@ class StandinRecipe:
 
 
 NIX_PACKAGES = ("nix-bin", "ca-certificates", "git")
-NIX_AMD64 = StandinRecipe("nix", "amd64", NIX_PACKAGES)
-NIX_ARM64 = StandinRecipe("nix", "arm64", NIX_PACKAGES)
-DEBIAN_AMD64 = StandinRecipe("debian", "amd64", ("ca-certificates",))
+NIX_AMD64 = StandinRecipe("nix", "amd64", NIX_PACKAGES, registry_tag="amd64")
+NIX_ARM64 = StandinRecipe("nix", "arm64", NIX_PACKAGES, registry_tag="arm64")
+DEBIAN_AMD64 = StandinRecipe("debian", "amd64", ("ca-certificates",), registry_tag="bookworm")
 ALL_RECIPES = (NIX_AMD64, NIX_ARM64, DEBIAN_AMD64)
 
 
@@ -378,19 +398,48 @@ def remove_stale_cache_tags(recipe: StandinRecipe, env: Mapping[str, str]) -> No
             run(["docker", "image", "rm", ref], env=env, check=False, timeout=120)
 
 
+def pull_standin(recipe: StandinRecipe, registry: Registry, env: Mapping[str, str]) -> float:
+    """Bring a cached image back from a seeded registry (seconds, not minutes of mmdebstrap)."""
+    started = time.monotonic()
+    ref = f"{registry.host}/{recipe.registry_repository}:{recipe.registry_tag}"
+    run(["docker", "pull", "--platform", recipe.platform, ref], env=env, timeout=600)
+    try:
+        run(["docker", "tag", ref, recipe.cache_ref], env=env, timeout=60)
+    finally:
+        run(["docker", "image", "rm", ref], env=env, check=False, timeout=120)
+    return time.monotonic() - started
+
+
 def ensure_standins(
-    recipes: Sequence[StandinRecipe], workdir: Path, env: Mapping[str, str]
-) -> dict[StandinRecipe, float]:
-    """Build the recipes not yet cached in the engine, all at once; return build seconds per recipe."""
+    recipes: Sequence[StandinRecipe],
+    workdir: Path,
+    env: Mapping[str, str],
+    registry: Registry | None = None,
+) -> dict[StandinRecipe, tuple[str, float]]:
+    """Make every recipe's image present in the engine under its cache ref, concurrently.
+
+    Missing ones are pulled from the registry when it was seeded with them, built otherwise.
+    Returns {recipe: ("built" | "pulled", seconds)} for what was missing.
+    """
     missing = [r for r in recipes if not image_exists(r.cache_ref, env)]
     if not missing:
         return {}
-    check_build_tools(missing, env)
+    seed = registry.seed if registry is not None else None
+    to_pull = [r for r in missing if seed is not None and r.key in seed.pushed]
+    to_build = [r for r in missing if r not in to_pull]
+    if to_build:
+        check_build_tools(to_build, env)
     # The slowest (arm64 under QEMU) first, so it starts at once.
-    missing.sort(key=lambda r: r.arch != "arm64")
+    to_build.sort(key=lambda r: r.arch != "arm64")
     with ThreadPoolExecutor(max_workers=len(missing)) as pool:
-        futures = {r: pool.submit(build_standin, r, workdir, env) for r in missing}
-        return {r: f.result() for r, f in futures.items()}
+        futures = {r: ("built", pool.submit(build_standin, r, workdir, env)) for r in to_build}
+        if registry is not None:
+            futures |= {r: ("pulled", pool.submit(pull_standin, r, registry, env)) for r in to_pull}
+        return {r: (how, f.result()) for r, (how, f) in futures.items()}
+
+
+def image_id(ref: str, env: Mapping[str, str]) -> str:
+    return run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], env=env, timeout=60).stdout.strip()
 
 
 @dataclass(frozen=True)
@@ -404,10 +453,22 @@ class PushedImage:
     platform: dict[str, str]
 
 
-def push_standin(
-    recipe: StandinRecipe, registry: Registry, repository: str, tag: str, env: Mapping[str, str]
-) -> PushedImage:
+@dataclass(frozen=True)
+class NixImages:
+    """The stand-in Nix images in the session registry."""
+
+    amd64: str  # <host>/devnix-test/nix:amd64
+    arm64: str  # <host>/devnix-test/nix:arm64
+    multi: str  # <host>/devnix-test/nix:multi, an index over the two above
+    multi_digest: str
+    repository: str  # devnix-test/nix
+    pushed: dict[str, PushedImage]  # by arch
+    registry: Registry
+
+
+def push_standin(recipe: StandinRecipe, registry: Registry, env: Mapping[str, str]) -> PushedImage:
     """Tag the cached image into the registry, push it, and untag it again locally."""
+    repository, tag = recipe.registry_repository, recipe.registry_tag
     ref = f"{registry.host}/{repository}:{tag}"
     run(["docker", "tag", recipe.cache_ref, ref], env=env, timeout=60)
     try:
@@ -454,6 +515,172 @@ def put_index(registry: Registry, repository: str, tag: str, images: Sequence[Pu
     }
     body = json.dumps(index, indent=3).encode()
     return registry.put_manifest(repository, tag, body, media_type)
+
+
+# ------------------------------------------------------------------------------------------------
+# The registry seed: what a session pushed, kept for the next session.
+#
+# Pushing ~800 MB of stand-ins costs ~30 s of gzip per session. So once they are pushed, their
+# repositories and blobs are copied out of the session registry into a seed folder, and the next
+# session's registry starts as a copy of that seed: blob files (content-addressed, never rewritten in
+# place: docker-registry renames uploads into place) are hard links, the small link files are copied.
+# A seed is used only for the same recipes and, to skip the push, the same image ids in the engine.
+
+SEED_VERSION = 1
+SEED_ENV = "DEVNIX_TEST_CACHE"
+
+
+def seed_base() -> Path:
+    """Where seeds live: $DEVNIX_TEST_CACHE, else ~/.cache/devnix-test (machine-wide like the engine)."""
+    if BASE_ENV.get(SEED_ENV):
+        return Path(BASE_ENV[SEED_ENV]) / "registry-seeds"
+    return Path(BASE_ENV.get("HOME") or "/root") / ".cache" / "devnix-test" / "registry-seeds"
+
+
+def seed_key(recipes: Sequence[StandinRecipe]) -> str:
+    text = json.dumps(
+        [SEED_VERSION, [(r.recipe_hash, r.registry_repository, r.registry_tag) for r in recipes]]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Seed:
+    path: Path  # holds seed.json and data/ (a registry root)
+    image_ids: dict[str, str]  # recipe key -> image id the pushed images were made from
+    pushed: dict[str, PushedImage]  # recipe key -> what the registry serves
+    multi_digest: str
+
+    @property
+    def data(self) -> Path:
+        return self.path / "data"
+
+
+def _link_or_copy(src: Path, dst: Path, link: bool) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if link:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    shutil.copy2(src, dst)
+
+
+def copy_registry_tree(src_root: Path, dst_root: Path) -> None:
+    """Copy a registry root, hard-linking blob data and copying everything else."""
+    for dirpath, _dirnames, filenames in os.walk(src_root):
+        rel = Path(dirpath).relative_to(src_root)
+        for name in filenames:
+            is_blob = name == "data" and "blobs" in rel.parts
+            _link_or_copy(Path(dirpath) / name, dst_root / rel / name, link=is_blob)
+
+
+def find_seed(recipes: Sequence[StandinRecipe]) -> Seed | None:
+    """The newest intact seed for these recipes, if any."""
+    base = seed_base()
+    key = seed_key(recipes)
+    candidates = sorted(base.glob(f"{key}-*/seed.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for meta_path in candidates:
+        try:
+            meta = json.loads(meta_path.read_text())
+            seed = Seed(
+                path=meta_path.parent,
+                image_ids=dict(meta["image_ids"]),
+                pushed={k: PushedImage(**v) for k, v in meta["pushed"].items()},
+                multi_digest=str(meta["multi_digest"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if seed.data.is_dir() and set(seed.pushed) == {r.key for r in recipes}:
+            return seed
+    return None
+
+
+def save_seed(
+    registry: Registry,
+    recipes: Sequence[StandinRecipe],
+    image_ids: Mapping[str, str],
+    pushed: Mapping[str, PushedImage],
+    multi_digest: str,
+) -> Path | None:
+    """Copy the stand-ins' repositories and blobs out of the session registry into a new seed."""
+    base = seed_base()
+    key = seed_key(recipes)
+    ids_hash = hashlib.sha256(json.dumps(sorted(image_ids.items())).encode()).hexdigest()[:12]
+    final = base / f"{key}-{ids_hash}"
+    if (final / "seed.json").exists():
+        return final
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = base / f".tmp-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        v2 = registry.root / "docker" / "registry" / "v2"
+        out = tmp / "data" / "docker" / "registry" / "v2"
+        digests: set[str] = set()
+        for repository in sorted({r.registry_repository for r in recipes}):
+            repo_dir = v2 / "repositories" / repository
+            for sub in ("_layers/sha256", "_manifests/revisions/sha256"):
+                if (repo_dir / sub).is_dir():
+                    digests.update(p.name for p in (repo_dir / sub).iterdir())
+            for dirpath, _dirnames, filenames in os.walk(repo_dir):
+                rel = Path(dirpath).relative_to(v2)
+                if "_uploads" in rel.parts:
+                    continue
+                for name in filenames:
+                    _link_or_copy(Path(dirpath) / name, out / rel / name, link=False)
+        for hex_digest in digests:
+            rel = Path("blobs", "sha256", hex_digest[:2], hex_digest, "data")
+            if (v2 / rel).is_file():
+                _link_or_copy(v2 / rel, out / rel, link=True)
+        meta = {
+            "image_ids": dict(image_ids),
+            "pushed": {k: asdict(v) for k, v in pushed.items()},
+            "multi_digest": multi_digest,
+        }
+        (tmp / "seed.json").write_text(json.dumps(meta, indent=1))
+        os.rename(tmp, final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return final if (final / "seed.json").exists() else None
+    # Older seeds are dropped once they are no longer fresh (another session may be copying one).
+    for old in base.iterdir():
+        if old != final and time.time() - old.stat().st_mtime > 600:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+MULTI_TAG = "multi"
+
+
+@dataclass(frozen=True)
+class Published:
+    """The stand-ins as the session registry serves them."""
+
+    pushed: dict[str, PushedImage]  # recipe key ("nix/amd64", ...) -> pushed image
+    multi_digest: str  # of devnix-test/nix:multi
+    how: str  # "seed" (the registry started with them) or "pushed"
+
+
+def publish_standins(
+    registry: Registry, env: Mapping[str, str], recipes: Sequence[StandinRecipe] = ALL_RECIPES
+) -> Published:
+    """Have every stand-in in the registry, plus the two-platform Nix index; push only when needed."""
+    ids = {r.key: image_id(r.cache_ref, env) for r in recipes}
+    seed = registry.seed
+    if seed is not None and seed.image_ids == ids:
+        pushed = {
+            k: replace(v, ref=f"{registry.host}/{v.repository}:{v.tag}") for k, v in seed.pushed.items()
+        }
+        if registry.get_manifest(NIX_AMD64.registry_repository, MULTI_TAG).status == 200:
+            return Published(pushed, seed.multi_digest, "seed")
+    with ThreadPoolExecutor(max_workers=len(recipes)) as pool:
+        futures = {r.key: pool.submit(push_standin, r, registry, env) for r in recipes}
+        pushed = {k: f.result() for k, f in futures.items()}
+    multi_digest = put_index(
+        registry, NIX_AMD64.registry_repository, MULTI_TAG, [pushed[NIX_AMD64.key], pushed[NIX_ARM64.key]]
+    )
+    save_seed(registry, recipes, ids, pushed, multi_digest)
+    return Published(pushed, multi_digest, "pushed")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -582,9 +809,7 @@ def remove_devcontainer_leftovers(client: Any, workspaces: Sequence[Path]) -> li
                 client.volumes.get(name).remove(force=True)
                 removed.append(f"volume {name}")
         for project in sorted(projects):
-            for network in client.networks.list(
-                filters={"label": f"com.docker.compose.project={project}"}
-            ):
+            for network in client.networks.list(filters={"label": f"com.docker.compose.project={project}"}):
                 with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                     network.remove()
                     removed.append(f"network {network.name}")

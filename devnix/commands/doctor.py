@@ -1,0 +1,501 @@
+"""``devnix doctor``: ask the engine, the host and the project; let :mod:`devnix.doctor` judge.
+
+The engine is asked first (``/version`` and ``/info`` at once, with a short timeout, so that an engine
+that is down fails in about two seconds). Then everything that needs it runs at the same time, each with
+its own timeout: the local image list, a probe container of the other architecture (emulation), a probe
+container with a bind mount of a fresh folder in DIR (mount visibility, and ``df`` for free space),
+``/system/df``, the ``devnix-nix-*`` volumes, and the registry of the project's devcontainer image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as stdlib_platform
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from devnix import doctor, engine, nixconf, platforms
+from devnix.doctor import Devcontainer, Disk, EndpointFacts, Facts, Probe, Report, Status
+from devnix.errors import DevnixError, EngineError, FileSystemError
+
+T = TypeVar("T")
+
+PROBE_MOUNT = "/devnix-probe"
+PROBE_FILE = "probe"
+
+
+@dataclass(frozen=True)
+class DoctorOptions:
+    directory: Path
+    pull: bool = False  # pull busybox for a probe when no image of the platform is local
+    quick_timeout: float = 2.0  # one API answer (/version, /info, /system/df, inspect)
+    probe_timeout: float = 10.0  # one probe container, from create to removal (emulated start-up is slow)
+    registry_timeout: float = 3.0
+    pull_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class DoctorResult:
+    report: Report
+    seconds: float
+
+    @property
+    def failed(self) -> bool:
+        return self.report.failed
+
+    @property
+    def unreachable(self) -> Status | None:
+        return None if self.report.reachable else Status.FAIL
+
+    def to_json(self) -> dict[str, Any]:
+        return self.report.to_json()
+
+
+def run(options: DoctorOptions) -> DoctorResult:
+    started = time.monotonic()
+    directory = options.directory
+    if not directory.is_dir():
+        raise FileSystemError(f"{directory} is not a folder", hint="pass a project folder (default: .)")
+    directory = directory.resolve()
+    host_os, host_arch = host()
+    where = _endpoint()
+    base = Facts(endpoint=where, host_os=host_os, host_arch=host_arch, directory=str(directory))
+    if where.error is not None:
+        return DoctorResult(doctor.report(base), time.monotonic() - started)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        version_future = pool.submit(engine.version_answer, timeout=options.quick_timeout)
+        info_future = pool.submit(engine.info, timeout=options.quick_timeout)
+        devcontainer = _read_devcontainer(directory)
+        try:
+            version = version_future.result()
+            info = info_future.result()
+        except EngineError as error:
+            reason = error.message.rsplit("does not answer: ", 1)[-1]
+            facts = Facts(**{**base.__dict__, "unreachable": reason})
+            return DoctorResult(doctor.report(facts), time.monotonic() - started)
+
+        engine_platform = platforms.from_engine(str(version.get("Os", "linux")), str(version.get("Arch", "")))
+        others = [p for p in platforms.SUPPORTED if p != str(engine_platform)]
+        # Everything below needs the engine and nothing else from each other, except the probes, which
+        # wait for the image list inside their own task.
+        images_future = pool.submit(engine.images_with_platforms, timeout=options.quick_timeout)
+        tasks: dict[str, Future[Any]] = {
+            "df": pool.submit(engine.system_df, timeout=options.quick_timeout),
+            "volumes": pool.submit(engine.volumes, doctor.STORE_VOLUME_PREFIX, timeout=options.quick_timeout),
+            "mount": pool.submit(_mount_probe, images_future, str(engine_platform), directory, options),
+        }
+        for other in others:
+            tasks[f"emulation.{other}"] = pool.submit(_emulation_probe, images_future, other, options)
+        if devcontainer is not None and devcontainer.image is not None and devcontainer.error is None:
+            tasks["devcontainer"] = pool.submit(_image_platforms, devcontainer, options.registry_timeout)
+        pool.submit(_quietly, engine.remove_stale_probes)
+
+        budget = {
+            "df": options.quick_timeout + 1,
+            "volumes": options.quick_timeout + 1,
+            "devcontainer": options.registry_timeout * 2 + 1,
+        }
+        probe_limit = options.probe_timeout + options.quick_timeout * 2 + 1
+        if options.pull:
+            probe_limit += options.pull_timeout
+        late = Probe(None, f"timed out: no outcome within {probe_limit:.0f} s")
+
+        def outcome(name: str, fallback: T) -> T | Any:
+            # Each task has its own timeouts inside; this is the backstop that keeps the report coming.
+            limit = budget.get(name, probe_limit)
+            try:
+                return tasks[name].result(timeout=max(0.1, started + limit - time.monotonic()))
+            except TimeoutError:
+                return fallback
+            except DevnixError as error:
+                return error
+
+        mount_outcome = outcome("mount", late)
+        emulation = {}
+        for other in others:
+            value = outcome(f"emulation.{other}", late)
+            emulation[other] = value if isinstance(value, Probe) else Probe(None, str(value))
+        mount, disk_free = mount_outcome if isinstance(mount_outcome, tuple) else (mount_outcome, None)
+        df_answer = outcome("df", None)
+        volume_answer = outcome("volumes", None)
+        if "devcontainer" in tasks and devcontainer is not None:
+            devcontainer = outcome("devcontainer", devcontainer)
+        disk = _disk(df_answer, disk_free)
+        store, store_detail = _store_volumes(volume_answer, df_answer)
+        facts = Facts(
+            endpoint=where,
+            host_os=host_os,
+            host_arch=host_arch,
+            info=info,
+            version=version,
+            emulation=emulation,
+            mount=mount if isinstance(mount, Probe) else Probe(None, str(mount)),
+            directory=str(directory),
+            disk=disk,
+            store_volumes=store,
+            store_volumes_detail=store_detail,
+            devcontainer=devcontainer if isinstance(devcontainer, Devcontainer) else None,
+        )
+        # Leaving the with-block waits for the probes' own clean-up (forced removal) to finish.
+    return DoctorResult(doctor.report(facts), time.monotonic() - started)
+
+
+# --- host and endpoint ----------------------------------------------------------------------------------
+
+
+def host() -> tuple[str, str]:
+    """This machine's OS (Go's names: darwin, linux, windows) and OCI architecture."""
+    os_name = {"darwin": "darwin", "win32": "windows", "cygwin": "windows"}.get(sys.platform, "linux")
+    return os_name, platforms.normalize_arch(stdlib_platform.machine())
+
+
+def _endpoint() -> EndpointFacts:
+    try:
+        where = engine.endpoint()
+    except EngineError as error:
+        return EndpointFacts("", "?", "context", error=error.message)
+    resolved = None
+    parts = urlsplit(where.host)
+    if parts.scheme == "unix":
+        resolved = os.path.realpath(parts.path)
+    context_also = None
+    if where.source == "DOCKER_HOST":
+        selected = os.environ.get("DOCKER_CONTEXT") or _current_context()
+        if selected and selected != "default":
+            context_also = selected
+    return EndpointFacts(where.host, where.context, where.source, resolved, context_also)
+
+
+def _current_context() -> str | None:
+    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+    try:
+        value = json.loads(config.read_text("utf-8")).get("currentContext")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(value) if value else None
+
+
+# --- probes -------------------------------------------------------------------------------------------
+
+
+def _candidates(images: list[dict[str, Any]], platform: str) -> list[str]:
+    """Local images of ``platform``, tagged ones first (smallest first, as the engine listed them)."""
+    wanted = platforms.parse(platform)
+    matching = [
+        image
+        for image in images
+        if image.get("Os") == wanted.os and image.get("Architecture") == wanted.architecture
+    ]
+
+    def name(image: dict[str, Any]) -> str:
+        tags = [t for t in image.get("RepoTags") or [] if t and t != "<none>:<none>"]
+        return str(tags[0]) if tags else str(image.get("Id"))
+
+    tagged = [name(i) for i in matching if any(t != "<none>:<none>" for t in i.get("RepoTags") or [])]
+    untagged = [name(i) for i in matching if name(i) not in tagged]
+    return tagged + untagged
+
+
+def _probe_images(
+    images_future: Future[list[dict[str, Any]]], platform: str, options: DoctorOptions
+) -> list[str]:
+    images = images_future.result(timeout=options.quick_timeout * 4)
+    found = _candidates(images, platform)
+    if found or not options.pull:
+        return found
+    engine.pull("busybox:latest", platform=platform, timeout=options.pull_timeout)
+    return _candidates(engine.images_with_platforms(timeout=options.quick_timeout), platform)
+
+
+# Why a candidate image cannot serve as a probe, so the next one is tried: it lacks the command, or it
+# was removed between the listing and the run (another tool's clean-up).
+_NOT_RUNNABLE = (
+    "executable file not found",
+    "no such file or directory",
+    "not found in $path",
+    "no such image",
+)
+
+
+def _run_first(
+    candidates: list[str],
+    command: list[str],
+    platform: str,
+    options: DoctorOptions,
+    binds: tuple[str, ...] = (),
+) -> tuple[str, engine.ProbeRun]:
+    """Run ``command`` in the first candidate image that has it (up to four tries)."""
+    last: EngineError | None = None
+    for image in candidates[:4]:
+        try:
+            return image, engine.run_probe(
+                image, command, platform=platform, binds=binds, timeout=options.probe_timeout
+            )
+        except EngineError as error:
+            if "exec format error" in error.message.lower():
+                raise
+            if not any(marker in error.message.lower() for marker in _NOT_RUNNABLE):
+                raise
+            last = error
+    raise last or EngineError("no image to run")
+
+
+def _emulation_probe(
+    images_future: Future[list[dict[str, Any]]], platform: str, options: DoctorOptions
+) -> Probe:
+    """Run ``uname -m`` in a local image of ``platform``: proof, not configuration reading."""
+    try:
+        candidates = _probe_images(images_future, platform, options)
+    except (EngineError, TimeoutError) as error:
+        return Probe(None, f"could not list or pull {platform} images: {_message(error)}")
+    if not candidates:
+        return Probe(None, f"no {platform} image is available locally to try")
+    expected = platforms.parse(platform).uname_machine
+    try:
+        image, ran = _run_first(candidates, ["uname", "-m"], platform, options)
+    except EngineError as error:
+        if "exec format error" in error.message.lower():
+            return Probe(False, f"exec format error starting {candidates[0]}")
+        return Probe(None, error.message)
+    output = ran.output.strip()
+    image = _short(image)
+    if ran.exit_code is None:
+        return Probe(None, f"{image} did not finish `uname -m` within {options.probe_timeout:.0f} s")
+    if "exec format error" in output.lower():
+        return Probe(False, f"{image}: {output.splitlines()[-1]}")
+    if ran.exit_code == 0 and output == expected:
+        return Probe(True, f"`uname -m` printed {output} in {image}{_binfmt_note(expected)}")
+    if ran.exit_code == 0:
+        return Probe(None, f"{image} claims {platform} but `uname -m` printed {output or 'nothing'}")
+    return Probe(None, f"`uname -m` in {image} exited {ran.exit_code}: {output[-200:]}")
+
+
+def _mount_probe(
+    images_future: Future[list[dict[str, Any]]], platform: str, directory: Path, options: DoctorOptions
+) -> tuple[Probe, tuple[int, int] | str]:
+    """Bind-mount a fresh folder of DIR's file system and look for a file in it; also ``df`` the engine.
+
+    Returns the mount verdict and (free, total) bytes where the engine keeps images, or why not.
+    """
+    try:
+        candidates = _probe_images(images_future, platform, options)
+    except (EngineError, TimeoutError) as error:
+        return Probe(None, f"could not list images: {_message(error)}"), "no probe ran"
+    if not candidates:
+        return Probe(None, f"no {platform} image is available locally to run a probe"), "no probe ran"
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=".devnix-doctor-", dir=directory))
+    except OSError as error:
+        return Probe(None, f"cannot write in {directory}: {error.strerror or error}"), "no probe ran"
+    token = secrets.token_hex(8)
+    try:
+        (folder / PROBE_FILE).write_text(token)
+        script = (
+            f"f={PROBE_MOUNT}/{PROBE_FILE}; "
+            'if [ -e "$f" ]; then cat "$f" || echo UNREADABLE; else echo MISSING; fi; echo; '
+            "df -Pk / | tail -n 1"
+        )
+        image, ran = _run_first(
+            candidates, ["sh", "-c", script], platform, options, binds=(f"{folder}:{PROBE_MOUNT}:ro",)
+        )
+    except EngineError as error:
+        return Probe(None, error.message), "no probe ran"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    image = _short(image)
+    if ran.exit_code is None:
+        return Probe(
+            None, f"the probe in {image} did not finish within {options.probe_timeout:.0f} s"
+        ), "timed out"
+    lines = ran.output.splitlines()
+    first = lines[0].strip() if lines else ""
+    if first == token:
+        mount = Probe(True, f"read back through {image}")
+    elif first == "MISSING":
+        mount = Probe(False, f"{PROBE_MOUNT} was empty in {image}")
+    elif first == "UNREADABLE":
+        mount = Probe(False, f"the file was there but not readable in {image} (SELinux labels? add :z)")
+    else:
+        mount = Probe(None, f"the probe in {image} printed {ran.output.strip()[:200]!r}")
+    return mount, _parse_df(lines[1:])
+
+
+def _short(image: str) -> str:
+    """An untagged image's ID as ``docker images`` shows it (12 hex digits), a tagged one's name as is."""
+    return image[: len("sha256:") + 12] if image.startswith("sha256:") else image
+
+
+def _binfmt_note(machine: str) -> str:
+    """The mechanism, when visible: a QEMU binfmt handler of this host (the engine shares its kernel)."""
+    if not sys.platform.startswith("linux") or not engine.endpoint().host.startswith("unix://"):
+        return ""
+    try:
+        state = Path(f"/proc/sys/fs/binfmt_misc/qemu-{machine}").read_text().split("\n", 1)[0]
+    except OSError:
+        return ""
+    return f", through QEMU binfmt (qemu-{machine})" if state == "enabled" else ""
+
+
+def _parse_df(lines: list[str]) -> tuple[int, int] | str:
+    for line in reversed(lines):
+        fields = line.split()
+        # POSIX df -P: filesystem, 1024-blocks, used, available, capacity, mounted on
+        if len(fields) >= 6 and fields[1].isdigit() and fields[3].isdigit():
+            return int(fields[3]) * 1024, int(fields[1]) * 1024
+    return "the probe's df printed nothing usable"
+
+
+def _disk(df_answer: Any, probe_df: Any) -> Disk:
+    usage: dict[str, int] = {}
+    if isinstance(df_answer, dict):
+        usage["images"] = int(df_answer.get("LayersSize") or 0)
+        usage["containers"] = sum(int(c.get("SizeRw") or 0) for c in df_answer.get("Containers") or [])
+        usage["volumes"] = sum(
+            max(0, int((v.get("UsageData") or {}).get("Size") or 0)) for v in df_answer.get("Volumes") or []
+        )
+        usage["build cache"] = sum(int(b.get("Size") or 0) for b in df_answer.get("BuildCache") or [])
+    if isinstance(probe_df, tuple):
+        return Disk(free=probe_df[0], total=probe_df[1], usage=usage)
+    detail = probe_df if isinstance(probe_df, str) else "no probe ran"
+    return Disk(usage=usage, detail=detail)
+
+
+def _store_volumes(volume_answer: Any, df_answer: Any) -> tuple[dict[str, int | None] | None, str]:
+    if not isinstance(volume_answer, list):
+        return None, _message(
+            volume_answer
+        ) if volume_answer is not None else "the engine did not say in time"
+    sizes: dict[str, int] = {}
+    if isinstance(df_answer, dict):
+        for volume in df_answer.get("Volumes") or []:
+            size = (volume.get("UsageData") or {}).get("Size")
+            if isinstance(size, int) and size >= 0:
+                sizes[str(volume.get("Name"))] = size
+    return {str(v.get("Name")): sizes.get(str(v.get("Name"))) for v in volume_answer}, ""
+
+
+def _message(error: Any) -> str:
+    if isinstance(error, DevnixError):
+        return error.message
+    return str(error) or type(error).__name__
+
+
+def _quietly(call: Callable[[], object]) -> None:
+    # A sweep of old leftovers must never spoil the report.
+    with suppress(DevnixError):
+        call()
+
+
+# --- the project's devcontainer ------------------------------------------------------------------------
+
+
+def _read_devcontainer(directory: Path) -> Devcontainer | None:
+    for relative in (".devcontainer/devcontainer.json", ".devcontainer.json"):
+        path = directory / relative
+        if path.is_file():
+            break
+    else:
+        return None
+    try:
+        config = doctor.read_jsonc(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        return Devcontainer(relative, error=str(error))
+    except DevnixError as error:
+        return Devcontainer(relative, error=error.message)
+    found = doctor.devcontainer_from_config(relative, config)
+    nix_conf_path = directory / ".devcontainer" / "nix.conf"
+    try:
+        nix_conf = nixconf.parse(nix_conf_path.read_text("utf-8")) if nix_conf_path.is_file() else None
+    except OSError:
+        nix_conf = None
+    return Devcontainer(**{**found.__dict__, "nix_conf": nix_conf})
+
+
+def _image_platforms(dev: Devcontainer, timeout: float) -> Devcontainer:
+    """Ask the image's registry for its platforms; fall back to the engine's local copy."""
+    from devnix import images, registry
+
+    assert dev.image is not None
+    try:
+        ref = images.parse_ref(dev.image)
+    except DevnixError as error:
+        return Devcontainer(**{**dev.__dict__, "platforms_detail": error.message})
+    try:
+        remote = registry.image_platforms(ref, timeout=timeout)
+        return Devcontainer(
+            **{**dev.__dict__, "image_platforms": remote.platforms, "platforms_detail": "from its registry"}
+        )
+    except DevnixError as error:
+        registry_error = error.message
+    try:
+        local = engine.local_image(ref.familiar, timeout=timeout) or engine.local_image(
+            str(ref), timeout=timeout
+        )
+    except EngineError:
+        local = None
+    if local is not None:
+        detail = f"from the engine's local copy; the registry: {registry_error}"
+        return Devcontainer(
+            **{**dev.__dict__, "image_platforms": (local.platform,), "platforms_detail": detail}
+        )
+    return Devcontainer(**{**dev.__dict__, "platforms_detail": f"the registry: {registry_error}"})
+
+
+# --- text ----------------------------------------------------------------------------------------------
+
+_STYLE = {Status.OK: "green", Status.WARN: "yellow", Status.FAIL: "bold red"}
+
+
+def describe(result: DoctorResult, width: int | None = None) -> str:
+    """The table the CLI prints: status, check, finding, what to do."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    report = result.report
+    engine_summary = report.engine
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    table = Table(show_header=True, header_style="bold", expand=False, show_lines=False)
+    table.add_column("status", no_wrap=True)
+    table.add_column("check", no_wrap=True)
+    table.add_column("finding", ratio=3)
+    table.add_column("what to do", ratio=2)
+    for check in report.checks:
+        table.add_row(
+            f"[{_STYLE[check.status]}]{check.status.value}[/]",
+            check.id,
+            check.message,
+            check.hint or "",
+            style=None,
+        )
+    buffer = io.StringIO()
+    # force_terminal keeps the colours; click.echo strips them again when stdout is not a terminal.
+    console = Console(file=buffer, width=width, force_terminal=True, color_system="standard", highlight=False)
+    if engine_summary.kind is not None and engine_summary.os is not None:
+        console.print(
+            f"engine: {engine_summary.kind.display_name} {engine_summary.version} "
+            f"{engine_summary.os}/{engine_summary.arch} at {engine_summary.endpoint} "
+            f"(context {engine_summary.context}); host: {report.host_os}/{report.host_arch}",
+            markup=False,
+        )
+    console.print(table)
+    failed = sum(c.status is Status.FAIL for c in report.checks)
+    warned = sum(c.status is Status.WARN for c in report.checks)
+    console.print(
+        f"{len(report.checks)} checks: {failed} failed, {warned} warnings ({result.seconds:.1f} s)",
+        markup=False,
+    )
+    return buffer.getvalue().rstrip("\n")

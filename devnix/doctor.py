@@ -1,0 +1,853 @@
+"""Pure: what ``devnix doctor`` concludes from what the engine, the host and the project answered.
+
+Nothing here talks to the engine: :mod:`devnix.commands.doctor` gathers :class:`Facts` (the engine's
+``/info`` and ``/version``, probe containers' outcomes, the project's files) and :func:`report` turns them
+into verdicts. That split is what lets recorded answers of engines that cannot run on a Linux CI machine
+(Docker Desktop on a Mac, Colima, OrbStack, ...) be tested for kind, architecture and hints.
+
+The engine kind comes from the engine's own answers first (``OperatingSystem``, ``Name``, ``Labels``,
+``KernelVersion``, ``/version``'s ``Platform.Name`` and ``Components``), and only then from where its
+socket lives (``~/.colima/...``): ``/var/run/docker.sock`` on a Mac is a symlink to whichever engine
+installed it last, so the path alone can lie.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from devnix.errors import DevnixError
+from devnix.platforms import SUPPORTED, Platform, normalize_arch
+from devnix.platforms import parse as parse_platform
+
+STORE_VOLUME_PREFIX = "devnix-nix-"
+GIB = 1024**3
+# Below this the engine cannot pull a Nix image and build anything: fail. Below WARN_FREE: warn, because a
+# Nix store grows by gigabytes with a single nixpkgs evaluation and a few builds.
+FAIL_FREE = 2 * GIB
+WARN_FREE = 10 * GIB
+
+
+class Status(str, Enum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+class Kind(str, Enum):
+    """Engine kinds, named as the JSON output spells them."""
+
+    DOCKER_DESKTOP = "docker-desktop"
+    COLIMA = "colima"
+    LIMA = "lima"
+    RANCHER_DESKTOP = "rancher-desktop"
+    ORBSTACK = "orbstack"
+    PODMAN = "podman"
+    DOCKERD = "dockerd"
+
+    @property
+    def display_name(self) -> str:
+        return _TITLES[self]
+
+    @property
+    def in_vm(self) -> bool:
+        """Whether this kind always runs its engine inside a Linux VM of its own."""
+        return self is not Kind.DOCKERD
+
+
+_TITLES = {
+    Kind.DOCKER_DESKTOP: "Docker Desktop",
+    Kind.COLIMA: "Colima",
+    Kind.LIMA: "Lima",
+    Kind.RANCHER_DESKTOP: "Rancher Desktop",
+    Kind.ORBSTACK: "OrbStack",
+    Kind.PODMAN: "Podman",
+    Kind.DOCKERD: "dockerd",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report."""
+
+    id: str
+    status: Status
+    message: str
+    hint: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status.value, "message": self.message, "hint": self.hint}
+
+
+# --- facts --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointFacts:
+    """Which engine the Docker CLI would use, and how that was decided."""
+
+    host: str  # unix:///..., tcp://..., ssh://...
+    context: str
+    source: str  # "DOCKER_HOST", "context" or "default"
+    resolved: str | None = None  # the socket path with symlinks resolved, when it is a local socket
+    context_also: str | None = None  # a context that DOCKER_HOST overrides
+    error: str | None = None  # endpoint() itself failed (a selected context without an endpoint)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Outcome of a probe: True/False when proven, None when it could not tell (and ``detail`` says why)."""
+
+    result: bool | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class Disk:
+    free: int | None = None  # bytes free where the engine keeps images (from a probe's df)
+    total: int | None = None
+    usage: Mapping[str, int] = field(default_factory=dict)  # images, containers, volumes, build cache
+    detail: str = ""  # why free space is unknown
+
+
+@dataclass(frozen=True)
+class Devcontainer:
+    """What the project's ``.devcontainer/`` says, and what the image's registry (or the engine) said."""
+
+    path: str
+    error: str | None = None
+    image: str | None = None
+    built: bool = False  # build.dockerfile / dockerComposeFile instead of image
+    pinned: Platform | None = None  # --platform in runArgs or build.options
+    image_platforms: tuple[Platform, ...] | None = None
+    platforms_detail: str = ""  # where image_platforms came from, or why they are unknown
+    nix_conf: Mapping[str, str] | None = None  # parsed .devcontainer/nix.conf, None when there is none
+    store_volume: str | None = None  # source of a devnix-nix-* volume mounted at /nix
+
+
+@dataclass(frozen=True)
+class Facts:
+    endpoint: EndpointFacts
+    host_os: str  # darwin, linux, windows
+    host_arch: str  # OCI name
+    info: Mapping[str, Any] | None = None  # None: the engine did not answer
+    version: Mapping[str, Any] | None = None
+    unreachable: str | None = None  # why the engine did not answer
+    emulation: Mapping[str, Probe] = field(default_factory=dict)  # by platform, the non-native ones
+    mount: Probe | None = None
+    directory: str = "."
+    disk: Disk | None = None
+    store_volumes: Mapping[str, int | None] | None = None  # name -> bytes (None: size unknown)
+    store_volumes_detail: str = ""
+    devcontainer: Devcontainer | None = None
+
+
+@dataclass(frozen=True)
+class EngineSummary:
+    os: str | None
+    arch: str | None
+    kind: Kind | None
+    version: str | None
+    context: str
+    endpoint: str
+    evidence: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    engine: EngineSummary
+    host_os: str
+    host_arch: str
+    emulation: Mapping[str, bool | None]
+    checks: tuple[Check, ...]
+
+    @property
+    def failed(self) -> bool:
+        return any(c.status is Status.FAIL for c in self.checks)
+
+    @property
+    def reachable(self) -> bool:
+        return self.engine.os is not None
+
+    def to_json(self) -> dict[str, Any]:
+        engine = self.engine
+        return {
+            "engine": {
+                "os": engine.os,
+                "arch": engine.arch,
+                "kind": engine.kind.value if engine.kind else None,
+                "version": engine.version,
+                "context": engine.context,
+                "endpoint": engine.endpoint,
+            },
+            "host": {"os": self.host_os, "arch": self.host_arch},
+            "emulation": dict(self.emulation),
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+# --- engine kind --------------------------------------------------------------------------------------
+
+
+def _labels(info: Mapping[str, Any]) -> list[str]:
+    labels = info.get("Labels") or []
+    return [str(label) for label in labels] if isinstance(labels, list) else []
+
+
+def _components(version: Mapping[str, Any]) -> list[str]:
+    components = version.get("Components") or []
+    if not isinstance(components, list):
+        return []
+    return [str(c.get("Name", "")) for c in components if isinstance(c, dict)]
+
+
+def _platform_name(version: Mapping[str, Any]) -> str:
+    platform = version.get("Platform")
+    return str(platform.get("Name", "")) if isinstance(platform, dict) else ""
+
+
+def kind_from_endpoint(host: str, context: str = "default") -> tuple[Kind | None, str]:
+    """Guess the kind from the socket path and the context name alone (all there is when nobody answers)."""
+    path = host.lower()
+    name = context.lower()
+    rules: tuple[tuple[Kind, tuple[str, ...], tuple[str, ...]], ...] = (
+        (Kind.PODMAN, ("podman",), ("podman",)),
+        (Kind.ORBSTACK, ("/.orbstack/",), ("orbstack",)),
+        (Kind.RANCHER_DESKTOP, ("/.rd/", "rancher-desktop"), ("rancher-desktop",)),
+        (Kind.COLIMA, ("/.colima/",), ("colima",)),
+        (Kind.LIMA, ("/.lima/",), ("lima",)),
+        (
+            Kind.DOCKER_DESKTOP,
+            (
+                "/.docker/run/docker.sock",
+                "docker.raw.sock",
+                "dockerdesktop",
+                "docker_engine",
+                "com.docker.docker",
+            ),
+            ("desktop-linux", "desktop-windows"),
+        ),
+    )
+    for kind, paths, names in rules:
+        if any(p in path for p in paths):
+            return kind, f"socket {host}"
+        if any(name == n or name.startswith(f"{n}-") for n in names):
+            return kind, f"context {context!r}"
+    return None, ""
+
+
+def detect_kind(
+    info: Mapping[str, Any], version: Mapping[str, Any], endpoint: EndpointFacts
+) -> tuple[Kind, str]:
+    """The engine's kind and the evidence for it, the engine's own answers first."""
+    operating_system = str(info.get("OperatingSystem", ""))
+    name = str(info.get("Name", ""))
+    kernel = str(info.get("KernelVersion", ""))
+    labels = _labels(info)
+    platform_name = _platform_name(version)
+    components = _components(version)
+
+    if any("podman" in c.lower() for c in components) or "podman" in platform_name.lower():
+        return Kind.PODMAN, "/version lists a Podman Engine component"
+    if operating_system == "OrbStack" or "orbstack" in kernel.lower():
+        return Kind.ORBSTACK, f"/info OperatingSystem {operating_system!r}, kernel {kernel}"
+    if (
+        operating_system.startswith("Docker Desktop")
+        or platform_name.startswith("Docker Desktop")
+        or any(label.startswith("com.docker.desktop") for label in labels)
+    ):
+        return Kind.DOCKER_DESKTOP, f"/info OperatingSystem {operating_system!r}"
+    if "rancher-desktop" in name or any("rancher-desktop" in label for label in labels):
+        return Kind.RANCHER_DESKTOP, f"/info Name {name!r}"
+    if name == "colima" or name.startswith("colima-"):
+        return Kind.COLIMA, f"/info Name {name!r} (the Colima VM's host name)"
+    if name.startswith("lima-"):
+        return Kind.LIMA, f"/info Name {name!r} (a Lima VM's host name)"
+    # Nothing in the answers: the endpoint, with symlinks resolved, is the next best witness.
+    for where in (endpoint.resolved, endpoint.host):
+        if where:
+            guessed, evidence = kind_from_endpoint(where, endpoint.context)
+            if guessed is not None:
+                return guessed, evidence
+    return (
+        Kind.DOCKERD,
+        f"/info OperatingSystem {operating_system!r}" if operating_system else "no sign of a VM",
+    )
+
+
+def _lima_instance(host: str) -> str:
+    match = re.search(r"/\.lima/([^/]+)/", host)
+    return match.group(1) if match else "<instance>"
+
+
+def _colima_profile(host: str, context: str) -> str:
+    match = re.search(r"/\.colima/([^/]+)/", host)
+    if match and match.group(1) not in ("default", "_lima"):
+        return f" {match.group(1)}"
+    if context.startswith("colima-"):
+        return f" {context[len('colima-') :]}"
+    return ""
+
+
+# --- hints ---------------------------------------------------------------------------------------------
+
+
+def start_hint(kind: Kind | None, endpoint: EndpointFacts, host_os: str, reason: str = "") -> str:
+    """What to do when the engine does not answer, for the engine the endpoint points at."""
+    where = endpoint.resolved or endpoint.host
+    if kind is Kind.DOCKER_DESKTOP:
+        hint = "start Docker Desktop (`open -a Docker` on a Mac) and wait for 'Engine running'"
+    elif kind is Kind.COLIMA:
+        profile = _colima_profile(where, endpoint.context)
+        hint = f"start the VM: `colima start{profile}` (`colima status{profile}` says why it stopped)"
+    elif kind is Kind.LIMA:
+        hint = f"start the VM: `limactl start {_lima_instance(where)}`"
+    elif kind is Kind.RANCHER_DESKTOP:
+        hint = (
+            "start Rancher Desktop, with Preferences > Container Engine set to dockerd (moby), not containerd"
+        )
+    elif kind is Kind.ORBSTACK:
+        hint = "start OrbStack (`orb start`)"
+    elif kind is Kind.PODMAN:
+        hint = "start the machine: `podman machine start` (it prints the socket to use as DOCKER_HOST)"
+    elif host_os == "linux":
+        hint = "start dockerd (`sudo systemctl start docker`)"
+        if "permission denied" in reason.lower():
+            hint = "add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again)"
+    else:
+        hint = (
+            "nothing answers there: start your engine (Docker Desktop, `colima start`, OrbStack, "
+            "Rancher Desktop, `podman machine start`) or select its context (`docker context ls`)"
+        )
+    if endpoint.source == "DOCKER_HOST":
+        hint += "; or unset DOCKER_HOST to use the Docker CLI's current context"
+    elif endpoint.source == "context":
+        hint += f"; or `docker context use default` instead of {endpoint.context!r}"
+    return hint
+
+
+def shared_folders_hint(kind: Kind, directory: str, remote: bool) -> str:
+    """Why a bind mount of ``directory`` is empty in a container, for each engine, and what to do."""
+    if remote:
+        return (
+            "the engine runs on another machine, so bind mounts see that machine's files: run devnix there, "
+            "or copy the project into a volume"
+        )
+    hints = {
+        Kind.DOCKER_DESKTOP: (
+            "Docker Desktop's VM sees only the folders in Settings > Resources > File sharing (by default "
+            f"/Users, /Volumes, /private, /tmp, /var/folders): add {directory}"
+        ),
+        Kind.COLIMA: (
+            "Colima's VM mounts only your home folder by default: add "
+            f"`- location: {directory}` with `writable: true` under `mounts:` in "
+            f"~/.colima/<profile>/colima.yaml (or `colima start --mount {directory}:w`), "
+            "then `colima restart`"
+        ),
+        Kind.LIMA: (
+            "a Lima VM mounts your home folder read-only and /tmp/lima by default: add "
+            f"`- location: {directory}` with `writable: true` under `mounts:` in "
+            "~/.lima/<instance>/lima.yaml, then `limactl stop` and `limactl start`"
+        ),
+        Kind.RANCHER_DESKTOP: (
+            "Rancher Desktop's VM mounts your home folder and /Volumes: add "
+            f"{directory} under `mounts:` in "
+            "~/Library/Application Support/rancher-desktop/lima/_config/override.yaml, then restart it"
+        ),
+        Kind.ORBSTACK: (
+            "OrbStack shares the whole Mac file system at the same paths: check that "
+            f"{directory} is on a local disk and that OrbStack may read it (System Settings > Privacy)"
+        ),
+        Kind.PODMAN: (
+            "a Podman machine mounts only your home folder (and /private, /var/folders on a Mac) by default: "
+            f"recreate it with `podman machine init -v {directory}:{directory}`"
+        ),
+        Kind.DOCKERD: (
+            "the engine does not see this folder: a rootless or snap-installed Docker (the snap sees only "
+            "/home) or an engine in another VM or namespace; move the project under your home folder or "
+            "use the engine's native install"
+        ),
+    }
+    return hints[kind]
+
+
+def emulation_hint(kind: Kind, platform: str) -> str:
+    """How to let the engine run ``platform`` images, for each engine."""
+    binfmt = "`docker run --privileged --rm tonistiigi/binfmt --install all` (QEMU binfmt in the VM)"
+    hints = {
+        Kind.DOCKER_DESKTOP: (
+            "Docker Desktop ships QEMU; on Apple Silicon turn on Settings > General > 'Use Rosetta for "
+            "x86_64/amd64 emulation on Apple Silicon', and reset the VM if it still fails"
+        ),
+        Kind.COLIMA: f"`colima start --vm-type vz --vz-rosetta` (macOS 13+), or {binfmt}",
+        Kind.LIMA: f"`limactl start --vm-type vz --rosetta` for amd64 (macOS 13+), or {binfmt}",
+        Kind.RANCHER_DESKTOP: (
+            "Preferences > Virtual Machine > Emulation: VZ with 'Enable Rosetta support' for amd64, or "
+            + binfmt
+        ),
+        Kind.ORBSTACK: "OrbStack runs amd64 through Rosetta: turn on Settings > System > 'Use Rosetta'",
+        Kind.PODMAN: (
+            "on Apple Silicon Podman 5 uses Rosetta (`rosetta = true` under [machine] in containers.conf); "
+            "otherwise install qemu-user-static in the machine (`podman machine ssh`)"
+        ),
+        Kind.DOCKERD: (
+            f"install QEMU binfmt handlers for {platform}: `sudo apt-get install qemu-user-static "
+            f"binfmt-support` (Debian, Ubuntu) or {binfmt}"
+        ),
+    }
+    return hints[kind]
+
+
+def disk_hint(kind: Kind, root: str) -> str:
+    prune = "`docker system prune` (and `docker builder prune`) frees unused images and build cache"
+    hints = {
+        Kind.DOCKER_DESKTOP: f"raise Settings > Resources > Advanced > 'Virtual disk limit', or {prune}",
+        Kind.COLIMA: f"grow the VM disk with `colima start --disk <GiB>` (it can only grow), or {prune}",
+        Kind.LIMA: f"raise `disk:` in ~/.lima/<instance>/lima.yaml (needs a new instance), or {prune}",
+        Kind.RANCHER_DESKTOP: f"Rancher Desktop's VM disk is fixed in size: {prune}",
+        Kind.ORBSTACK: f"OrbStack's disk grows with the Mac's free space: free space on the Mac, or {prune}",
+        Kind.PODMAN: f"`podman machine set --disk-size <GiB>` (grow only), or {prune}",
+        Kind.DOCKERD: f"free space on the file system of {root or '/var/lib/docker'}, or {prune}",
+    }
+    return hints[kind]
+
+
+# --- reading the project's files --------------------------------------------------------------------------
+
+
+def strip_jsonc(text: str) -> str:
+    """JSON from JSONC: ``//`` and ``/* */`` comments and trailing commas removed, strings left alone."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i : j + 1])
+            i = j + 1
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            out.append(c)
+            i += 1
+    # Trailing commas: a comma followed (after whitespace only, comments being gone) by } or ].
+    return re.sub(r",(\s*[}\]])", r"\1", "".join(out))
+
+
+def read_jsonc(text: str) -> Any:
+    """Parse devcontainer.json, with :mod:`devnix.jsonc` when that module exists, else :func:`strip_jsonc`."""
+    try:
+        from devnix import jsonc  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return json.loads(strip_jsonc(text))
+    parse = getattr(jsonc, "parse", None)
+    if parse is None:
+        return json.loads(strip_jsonc(text))
+    try:
+        value = parse(text)
+    except ValueError:
+        raise
+    except Exception as error:
+        # Whatever that module raises for a malformed file is the user's mistake, not a bug here.
+        raise ValueError(str(error)) from error
+    # A parser that keeps positions may wrap the value; take the plain one when it offers it.
+    return getattr(value, "value", value)
+
+
+def _platform_flag(args: Sequence[Any]) -> Platform | None:
+    items = [str(a) for a in args]
+    for index, item in enumerate(items):
+        if item.startswith("--platform="):
+            return _safe_platform(item.split("=", 1)[1])
+        if item == "--platform" and index + 1 < len(items):
+            return _safe_platform(items[index + 1])
+    return None
+
+
+def _safe_platform(text: str) -> Platform | None:
+    try:
+        return parse_platform(text)
+    except DevnixError:
+        return None
+
+
+def _store_volume(mounts: Any) -> str | None:
+    for mount in mounts if isinstance(mounts, list) else []:
+        if isinstance(mount, str):
+            fields = dict(part.split("=", 1) for part in mount.split(",") if "=" in part)
+        elif isinstance(mount, dict):
+            fields = {str(k): str(v) for k, v in mount.items()}
+        else:
+            continue
+        source = fields.get("source") or fields.get("src") or ""
+        if source.startswith(STORE_VOLUME_PREFIX):
+            return source
+    return None
+
+
+def devcontainer_from_config(path: str, config: Any) -> Devcontainer:
+    """The parts of a devcontainer.json doctor checks."""
+    if not isinstance(config, dict):
+        return Devcontainer(path, error="it is not a JSON object")
+    build_value = config.get("build")
+    build: dict[str, Any] = build_value if isinstance(build_value, dict) else {}
+    pinned = _platform_flag(config.get("runArgs") or []) or _platform_flag(build.get("options") or [])
+    image = config.get("image")
+    built = not isinstance(image, str) and bool(
+        build.get("dockerfile") or config.get("dockerFile") or config.get("dockerComposeFile")
+    )
+    return Devcontainer(
+        path,
+        image=image if isinstance(image, str) else None,
+        built=built,
+        pinned=pinned,
+        store_volume=_store_volume(config.get("mounts")),
+    )
+
+
+# --- the report -------------------------------------------------------------------------------------------
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit in ("B", "kB") else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"  # pragma: no cover - the loop always returns
+
+
+def _remote(endpoint: EndpointFacts) -> bool:
+    return not endpoint.host.startswith(("unix://", "npipe://")) and not any(
+        local in endpoint.host for local in ("://localhost", "://127.", "://[::1]")
+    )
+
+
+def report(facts: Facts) -> Report:
+    """All verdicts, in the order the table shows them."""
+    endpoint = facts.endpoint
+    if facts.info is None or facts.version is None:
+        return _unreachable_report(facts)
+    info, version = facts.info, facts.version
+    kind, evidence = detect_kind(info, version, endpoint)
+    engine_platform = Platform(
+        str(version.get("Os") or info.get("OSType") or "linux").lower(),
+        normalize_arch(str(version.get("Arch") or info.get("Architecture") or "")),
+    )
+    engine_version = str(version.get("Version") or info.get("ServerVersion") or "")
+    summary = EngineSummary(
+        os=engine_platform.os,
+        arch=engine_platform.architecture,
+        kind=kind,
+        version=engine_version,
+        context=endpoint.context,
+        endpoint=endpoint.host,
+        evidence=evidence,
+    )
+    emulation: dict[str, bool | None] = {}
+    for name in SUPPORTED:
+        if name == str(engine_platform):
+            emulation[name] = True
+        else:
+            probe = facts.emulation.get(name)
+            emulation[name] = probe.result if probe else None
+
+    checks: list[Check] = [
+        _endpoint_check(facts, summary),
+        Check("engine", Status.OK, f"{kind.display_name} {engine_version} ({evidence})"),
+        _platform_check(facts, kind, engine_platform),
+    ]
+    for name in SUPPORTED:
+        if name != str(engine_platform):
+            checks.append(_emulation_check(name, facts.emulation.get(name), kind))
+    checks.append(_mount_check(facts, kind))
+    if facts.devcontainer is not None:
+        checks.extend(_devcontainer_checks(facts.devcontainer, engine_platform, emulation))
+    checks.append(_disk_check(facts, kind, str(info.get("DockerRootDir", ""))))
+    checks.append(_store_check(facts))
+    return Report(summary, facts.host_os, facts.host_arch, emulation, tuple(checks))
+
+
+def _unreachable_report(facts: Facts) -> Report:
+    endpoint = facts.endpoint
+    kind, _ = kind_from_endpoint(endpoint.resolved or endpoint.host, endpoint.context)
+    reason = facts.unreachable or endpoint.error or "no answer"
+    origin = _origin(endpoint)
+    message = (
+        f"{endpoint.error}"
+        if endpoint.error
+        else f"the engine at {endpoint.host} ({origin}) does not answer: {reason}"
+    )
+    if kind is not None:
+        message += f" (it looks like {kind.display_name})"
+    check = Check("endpoint", Status.FAIL, message, start_hint(kind, endpoint, facts.host_os, reason))
+    summary = EngineSummary(None, None, kind, None, endpoint.context, endpoint.host)
+    return Report(summary, facts.host_os, facts.host_arch, dict.fromkeys(SUPPORTED), (check,))
+
+
+def _origin(endpoint: EndpointFacts) -> str:
+    if endpoint.source == "DOCKER_HOST":
+        return "from DOCKER_HOST"
+    if endpoint.source == "context":
+        return f"from Docker context {endpoint.context!r}"
+    return "the default socket"
+
+
+def _endpoint_check(facts: Facts, summary: EngineSummary) -> Check:
+    endpoint = facts.endpoint
+    message = f"{endpoint.host} ({_origin(endpoint)}) answers"
+    if endpoint.resolved and _same_place(endpoint.resolved) != _same_place(urlpath(endpoint.host)):
+        message += f"; the socket is a link to {endpoint.resolved}"
+    if endpoint.context_also:
+        return Check(
+            "endpoint",
+            Status.WARN,
+            f"{message}; DOCKER_HOST overrides the selected context {endpoint.context_also!r}",
+            "unset DOCKER_HOST so that devnix, the docker CLI and your editor agree on one engine",
+        )
+    return Check("endpoint", Status.OK, message)
+
+
+def _same_place(path: str) -> str:
+    # /var/run is a link to /run on most Linux systems: not worth a word. A link into ~/.colima is.
+    return "/run/" + path[len("/var/run/") :] if path.startswith("/var/run/") else path
+
+
+def urlpath(host: str) -> str:
+    return host[len("unix://") :] if host.startswith("unix://") else host
+
+
+def _platform_check(facts: Facts, kind: Kind, engine: Platform) -> Check:
+    host = f"{facts.host_os}/{facts.host_arch}"
+    other = next((p for p in SUPPORTED if p != str(engine)), None)
+    if facts.host_os != "linux" or kind.in_vm:
+        where = f"in {kind.display_name}'s Linux VM" if kind.in_vm else "in a Linux VM"
+        message = f"engine {engine} runs {where} on this {host} host"
+    elif _remote(facts.endpoint):
+        message = f"engine {engine} on another machine ({facts.endpoint.host}); this host is {host}"
+    else:
+        message = f"engine {engine} runs on this {host} host itself"
+    if str(engine) in SUPPORTED:
+        message += f": {engine} images run natively" + (f", {other} ones emulated" if other else "")
+    if engine.architecture != facts.host_arch:
+        return Check(
+            "platform",
+            Status.WARN,
+            message + f"; its architecture differs from this host's ({facts.host_arch})",
+            f"images you build here for {facts.host_os}/{facts.host_arch} run emulated on that engine; "
+            "pick the engine's platform (`devnix init` does)",
+        )
+    return Check("platform", Status.OK, message)
+
+
+def _emulation_check(platform: str, probe: Probe | None, kind: Kind) -> Check:
+    check_id = f"emulation.{platform}"
+    if probe is None or probe.result is None:
+        detail = probe.detail if probe else "not tried"
+        return Check(
+            check_id,
+            Status.WARN,
+            f"unknown whether {platform} containers run: {detail}",
+            f"make a {platform} image available (`docker pull --platform {platform} busybox`) and run "
+            "`devnix doctor` again",
+        )
+    if probe.result:
+        message = f"{platform} containers run emulated ({probe.detail})"
+        if platform == "linux/amd64":
+            # The documented seccomp failure is for x86_64 guests (NixOS/nix#5258).
+            message += "; Nix in them needs filter-syscalls = false"
+        return Check(check_id, Status.OK, message)
+    return Check(
+        check_id,
+        Status.WARN,
+        f"{platform} containers do not run: {probe.detail}",
+        emulation_hint(kind, platform),
+    )
+
+
+def _mount_check(facts: Facts, kind: Kind) -> Check:
+    probe = facts.mount
+    if probe is None or probe.result is None:
+        detail = probe.detail if probe else "not tried"
+        return Check(
+            "mount",
+            Status.WARN,
+            f"unknown whether bind mounts of {facts.directory} work: {detail}",
+            "make a small image available (`docker pull busybox`) and run `devnix doctor` again",
+        )
+    if probe.result:
+        return Check("mount", Status.OK, f"a file written in {facts.directory} is visible in a container")
+    return Check(
+        "mount",
+        Status.FAIL,
+        f"a file written in {facts.directory} is missing in a container's bind mount ({probe.detail})",
+        shared_folders_hint(kind, facts.directory, _remote(facts.endpoint)),
+    )
+
+
+def _devcontainer_checks(
+    dev: Devcontainer, engine: Platform, emulation: Mapping[str, bool | None]
+) -> list[Check]:
+    if dev.error is not None:
+        return [
+            Check(
+                "devcontainer",
+                Status.FAIL,
+                f"cannot read {dev.path}: {dev.error}",
+                "fix the file (`devnix init --force` writes a fresh one)",
+            )
+        ]
+    target, platform_check = _devcontainer_platform(dev, engine, emulation)
+    checks = [platform_check]
+    if target is not None:
+        checks.append(_nixconf_check(dev, target, engine))
+    return checks
+
+
+def _devcontainer_platform(
+    dev: Devcontainer, engine: Platform, emulation: Mapping[str, bool | None]
+) -> tuple[Platform | None, Check]:
+    """The platform the dev container will run as (None when unknown) and the verdict about it."""
+    check_id = "devcontainer.platform"
+    if dev.image is None:
+        what = "is built from a Dockerfile or compose file" if dev.built else "names no image"
+        target = dev.pinned or engine
+        return target, Check(
+            check_id, Status.OK, f"{dev.path} {what}; it runs as {target} (its base image is not checked)"
+        )
+    if dev.pinned is not None:
+        target = dev.pinned
+        if dev.image_platforms is not None and not any(target.same_machine(p) for p in dev.image_platforms):
+            return target, Check(
+                check_id,
+                Status.FAIL,
+                f"{dev.image} has no {target} variant ({_platforms(dev.image_platforms)}) but runArgs pin it",
+                "drop the --platform pin or use an image that has that platform (`devnix init` picks one)",
+            )
+        why = f"pinned with --platform; {dev.image}: {_platforms(dev.image_platforms)}"
+    elif dev.image_platforms is None:
+        return None, Check(
+            check_id,
+            Status.WARN,
+            f"the platforms of {dev.image} are unknown: {dev.platforms_detail}",
+            "pull the image once (`docker pull`), or check it offers the engine's platform",
+        )
+    elif any(engine.same_machine(p) for p in dev.image_platforms):
+        target, why = engine, f"{dev.image} has {_platforms(dev.image_platforms)} ({dev.platforms_detail})"
+    else:
+        runnable = [p for p in dev.image_platforms if str(p) in SUPPORTED]
+        if not runnable:
+            return None, Check(
+                check_id,
+                Status.FAIL,
+                f"{dev.image} offers only {_platforms(dev.image_platforms)}: none this engine runs",
+                "use a linux/amd64 or linux/arm64 image (`devnix init` picks one)",
+            )
+        target = runnable[0]
+        why = f"{dev.image} has only {_platforms(dev.image_platforms)} ({dev.platforms_detail})"
+    if target.same_machine(engine):
+        return target, Check(check_id, Status.OK, f"runs natively as {target}: {why}")
+    works = emulation.get(str(target))
+    if works is False:
+        return target, Check(
+            check_id,
+            Status.FAIL,
+            f"would run emulated as {target}, which this engine cannot run: {why}",
+            f"use an image with {engine} (multi-arch), or enable emulation (see emulation.{target})",
+        )
+    status = Status.WARN
+    tail = "" if works else " (emulation not proven)"
+    return target, Check(
+        check_id,
+        status,
+        f"runs emulated as {target}{tail}, several times slower than native: {why}",
+        f"use an image with a {engine} variant to run natively (`devnix init` picks one)",
+    )
+
+
+def _platforms(platforms: tuple[Platform, ...] | None) -> str:
+    return ", ".join(str(p) for p in platforms) if platforms else "no platforms known"
+
+
+def _nixconf_check(dev: Devcontainer, target: Platform, engine: Platform) -> Check:
+    check_id = "devcontainer.nix-conf"
+    emulated = not target.same_machine(engine)
+    if dev.nix_conf is None:
+        if emulated:
+            return Check(
+                check_id,
+                Status.WARN,
+                f"no .devcontainer/nix.conf, and Nix runs emulated ({target} on {engine})",
+                "make sure the image's nix.conf has filter-syscalls = false (`devnix init` writes one)",
+            )
+        return Check(check_id, Status.OK, "no .devcontainer/nix.conf; Nix runs natively with its defaults")
+    off = dev.nix_conf.get("filter-syscalls", "").lower() in ("false", "0", "no")
+    if emulated and not off:
+        # The seccomp failure is documented for x86_64 guests (QEMU, Rosetta); aarch64 guests under QEMU
+        # 7.2 built fine here, so for them it is a warning.
+        status = Status.FAIL if target.architecture == "amd64" else Status.WARN
+        return Check(
+            check_id,
+            status,
+            f"Nix runs emulated ({target} on {engine}) with its seccomp filter on: builds fail with "
+            "'unable to load seccomp BPF program'",
+            "add `filter-syscalls = false` to .devcontainer/nix.conf",
+        )
+    if not emulated and off:
+        return Check(
+            check_id,
+            Status.WARN,
+            f"filter-syscalls = false, but Nix runs natively ({target}): the filter is off for nothing",
+            "remove `filter-syscalls = false` from .devcontainer/nix.conf",
+        )
+    state = "off, as emulation needs" if emulated else "on, as it should be natively"
+    return Check(check_id, Status.OK, f"filter-syscalls is {state} ({target} on {engine})")
+
+
+def _disk_check(facts: Facts, kind: Kind, root: str) -> Check:
+    disk = facts.disk
+    if disk is None:
+        return Check("disk", Status.WARN, "disk space unknown: the engine did not say in time", None)
+    used = ", ".join(f"{name} {_size(size)}" for name, size in disk.usage.items())
+    if disk.free is None:
+        message = f"free space unknown ({disk.detail})" + (f"; used: {used}" if used else "")
+        return Check("disk", Status.OK if used else Status.WARN, message, None)
+    message = f"{_size(disk.free)} free" + (f" of {_size(disk.total)}" if disk.total else "")
+    message += f" where the engine keeps images; used: {used}" if used else " where the engine keeps images"
+    if disk.free < FAIL_FREE:
+        return Check("disk", Status.FAIL, message, disk_hint(kind, root))
+    if disk.free < WARN_FREE:
+        return Check("disk", Status.WARN, message + "; a Nix store needs several GB", disk_hint(kind, root))
+    return Check("disk", Status.OK, message)
+
+
+def _store_check(facts: Facts) -> Check:
+    wanted = facts.devcontainer.store_volume if facts.devcontainer else None
+    if facts.store_volumes is None:
+        return Check("store-volume", Status.WARN, f"volumes unknown: {facts.store_volumes_detail}", None)
+    volumes = facts.store_volumes
+    if not volumes:
+        if wanted:
+            return Check(
+                "store-volume",
+                Status.OK,
+                f"no {STORE_VOLUME_PREFIX}* volume yet; the dev container makes {wanted} on its first start",
+            )
+        return Check(
+            "store-volume", Status.OK, f"no /nix store volume ({STORE_VOLUME_PREFIX}*) on this engine"
+        )
+    listed = ", ".join(
+        f"{name} ({_size(size) if size is not None and size >= 0 else 'size unknown'})"
+        for name, size in sorted(volumes.items())
+    )
+    return Check("store-volume", Status.OK, f"/nix store volumes: {listed}")

@@ -1,0 +1,280 @@
+"""Real-engine fixtures: a Docker client, a local OCI registry, stand-in Nix images, the devcontainer CLI.
+
+Every test under tests/docker is marked ``docker``. When something is missing (no engine, no
+docker-registry, no QEMU, no CLI) the fixtures skip, or fail when DEVNIX_REQUIRE_DOCKER is set (CI):
+``./scripts/test`` installs and starts all of it on a Debian machine as root.
+
+Session fixtures use the environment pytest started with (``standins.BASE_ENV``) and folders from
+tmp_path_factory, never the per-test DOCKER_CONFIG/XDG dirs of tests/conftest.py's autouse fixture.
+Everything they create (registry processes and data, containers, volumes, tags, build dirs) is removed
+at the end, except the stand-in images cached in the engine under ``devnix-test-cache/*:<recipe hash>``:
+those are kept on purpose, so that a second run builds nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+# tests/docker is not a package (an __init__.py here would make it the top-level package `docker`,
+# hiding the Docker SDK), so pytest's rootdir-relative import puts this folder on sys.path.
+from standins import (
+    ALL_RECIPES,
+    BASE_ENV,
+    DEBIAN_AMD64,
+    MULTI_TAG,
+    NIX_AMD64,
+    NIX_ARM64,
+    DevcontainerCLI,
+    EnvironmentMissing,
+    NixImages,
+    Published,
+    PushedImage,
+    Registry,
+    docker_env,
+    ensure_standins,
+    find_devcontainer_cli,
+    find_seed,
+    publish_standins,
+    remove_devcontainer_leftovers,
+    start_registry,
+)
+
+HERE = Path(__file__).resolve().parent
+ROOT_CONFTEST = HERE.parent / "conftest.py"
+
+_config: pytest.Config | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _config
+    _config = config
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """tests/conftest.py's skip_or_fail (skip, or fail under DEVNIX_REQUIRE_DOCKER).
+
+    That conftest is not importable by name (both conftests are top-level modules called
+    ``conftest``), so it is found among pytest's registered plugins.
+    """
+    root_skip_or_fail: Callable[[str], None] | None = None
+    if _config is not None:
+        plugin = _config.pluginmanager.get_plugin(str(ROOT_CONFTEST))
+        root_skip_or_fail = getattr(plugin, "skip_or_fail", None)
+    if root_skip_or_fail is None:
+        for plugin in _config.pluginmanager.get_plugins() if _config is not None else ():
+            if Path(getattr(plugin, "__file__", "") or "/").resolve() == ROOT_CONFTEST:
+                root_skip_or_fail = getattr(plugin, "skip_or_fail", None)
+    if root_skip_or_fail is None:  # pragma: no cover - only if tests/conftest.py changed shape
+        pytest.fail(f"{ROOT_CONFTEST} has no skip_or_fail; wanted to skip because: {reason}")
+    root_skip_or_fail(reason)
+    raise AssertionError("skip_or_fail returned")  # pragma: no cover
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.docker)
+
+
+def _report(request: pytest.FixtureRequest, line: str) -> None:
+    """A line in pytest's terminal output (setup timings are worth seeing in a CI log)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"[tests/docker] {line}")
+    else:  # pragma: no cover
+        print(f"[tests/docker] {line}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------------
+# Engine
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    """A ``docker.DockerClient`` on DOCKER_HOST or the default socket that answers ping."""
+    import docker
+
+    where = BASE_ENV.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.from_env(environment=BASE_ENV, timeout=600)
+        client.ping()
+    except Exception as err:
+        skip_or_fail(f"no Docker engine answers at {where}: {err}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def docker_session_env(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for docker CLI calls made by session fixtures: its own empty DOCKER_CONFIG."""
+    return docker_env(tmp_path_factory.mktemp("session-docker-config"))
+
+
+# ------------------------------------------------------------------------------------------------
+# Registry
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A docker-registry on 127.0.0.1:<free port> for the whole session, no auth.
+
+    ``registry.host`` is ``localhost:<port>``: the engine pushes and pulls it as plain HTTP (loopback
+    registries are insecure-allowed by default) and the devcontainer CLI speaks HTTP to it as well.
+    """
+    workdir = tmp_path_factory.mktemp("registry")
+    try:
+        reg = start_registry(workdir, seed=find_seed(ALL_RECIPES))
+    except EnvironmentMissing as err:
+        skip_or_fail(str(err))
+    yield reg
+    reg.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+RegistryFactory = Callable[..., Registry]
+
+
+@pytest.fixture
+def registry_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryFactory]:
+    """Start extra registries for one test; by default with htpasswd basic auth.
+
+    ``registry_factory(auth=True, username="devnix", password=None)`` returns a running
+    ``Registry`` whose ``username``/``password`` are set (a random password unless given). Every
+    registry it started is stopped, and its data removed, when the test ends.
+    """
+    started: list[tuple[Registry, Path]] = []
+
+    def make(auth: bool = True, username: str = "devnix", password: str | None = None) -> Registry:
+        workdir = tmp_path_factory.mktemp("auth-registry" if auth else "registry")
+        try:
+            if auth:
+                reg = start_registry(
+                    workdir, username=username, password=password or secrets.token_urlsafe(12)
+                )
+            else:
+                reg = start_registry(workdir)
+        except EnvironmentMissing as err:
+            skip_or_fail(str(err))
+        started.append((reg, workdir))
+        return reg
+
+    yield make
+    for reg, workdir in started:
+        reg.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def auth_registry(registry_factory: RegistryFactory) -> Registry:
+    """A registry with basic auth for one test: ``.username``, ``.password``, ``.host``."""
+    return registry_factory(auth=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Stand-in images
+
+
+@pytest.fixture(scope="session")
+def standin_images(
+    request: pytest.FixtureRequest,
+    registry: Registry,
+    docker_session_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, str]:
+    """Every stand-in image present in the engine: {"nix/amd64": cached ref, "nix/arm64": ...,
+    "debian/amd64": ...}.
+
+    A warm machine finds them by their recipe-hash tags. A missing one is pulled back from the
+    registry when the registry seed has it (seconds), else built: all at once, arm64 under QEMU
+    being the long pole (~2 min). The built images stay cached in the engine on purpose; the rootfs
+    build dirs are deleted.
+    """
+    workdir = tmp_path_factory.mktemp("standin-build")
+    started = time.monotonic()
+    try:
+        done = ensure_standins(ALL_RECIPES, workdir, docker_session_env, registry)
+    except EnvironmentMissing as err:
+        skip_or_fail(f"cannot build the stand-in images: {err}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if done:
+        detail = ", ".join(f"{r.key} {how} in {s:.0f} s" for r, (how, s) in done.items())
+        _report(request, f"stand-in images ready in {time.monotonic() - started:.0f} s ({detail})")
+    return {r.key: r.cache_ref for r in ALL_RECIPES}
+
+
+@pytest.fixture(scope="session")
+def published_standins(
+    request: pytest.FixtureRequest,
+    registry: Registry,
+    standin_images: dict[str, str],
+    docker_session_env: dict[str, str],
+) -> Published:
+    """All stand-ins in the session registry (from the registry seed when it matches the engine's
+    images, else pushed now and saved as the next seed)."""
+    started = time.monotonic()
+    published = publish_standins(registry, docker_session_env)
+    if published.how == "pushed":
+        _report(request, f"pushed the stand-ins to {registry.host} in {time.monotonic() - started:.1f} s")
+    return published
+
+
+@pytest.fixture(scope="session")
+def nix_images(registry: Registry, published_standins: Published) -> NixImages:
+    """The Nix stand-ins in the session registry: ``<host>/devnix-test/nix:amd64``, ``:arm64`` and
+    ``:multi``, a two-platform manifest list over the first two written with a raw PUT.
+
+    The registry names are not left tagged in the engine (it keeps the images under their cache refs),
+    so running one pulls it from the registry.
+    """
+    amd64 = published_standins.pushed[NIX_AMD64.key]
+    arm64 = published_standins.pushed[NIX_ARM64.key]
+    return NixImages(
+        amd64=amd64.ref,
+        arm64=arm64.ref,
+        multi=f"{registry.host}/{amd64.repository}:{MULTI_TAG}",
+        multi_digest=published_standins.multi_digest,
+        repository=amd64.repository,
+        pushed={"amd64": amd64, "arm64": arm64},
+        registry=registry,
+    )
+
+
+@pytest.fixture(scope="session")
+def debian_image(published_standins: Published) -> PushedImage:
+    """A plain Debian bookworm stand-in (no Nix, amd64): ``<host>/devnix-test/debian:bookworm``."""
+    return published_standins.pushed[DEBIAN_AMD64.key]
+
+
+# ------------------------------------------------------------------------------------------------
+# devcontainer CLI
+
+
+@pytest.fixture(scope="session")
+def devcontainer_cli() -> Path:
+    """Path of the pinned reference devcontainer CLI (@devcontainers/cli 0.89.0)."""
+    try:
+        return find_devcontainer_cli()
+    except EnvironmentMissing as err:
+        skip_or_fail(str(err))
+
+
+@pytest.fixture
+def devcontainer(devcontainer_cli: Path, docker_client: Any) -> Iterator[DevcontainerCLI]:
+    """Run the CLI: ``.up(ws, *args)``, ``.exec(ws, *cmd)``, ``.read_configuration(ws)``, ``.run(*args)``.
+
+    Each returns a CompletedProcess (text, not checked). At the end of the test every container the
+    CLI made for a workspace used here (label ``devcontainer.local_folder=<ws>``) is removed, with its
+    volumes, compose networks and the ``vsc-*`` images the CLI built.
+    """
+    cli = DevcontainerCLI(devcontainer_cli)
+    yield cli
+    remove_devcontainer_leftovers(docker_client, cli.workspaces)

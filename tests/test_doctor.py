@@ -1,0 +1,711 @@
+"""``devnix doctor`` without Docker: verdicts from recorded engine answers, the command with a fake engine,
+and the CLI through typer's CliRunner.
+
+The fixtures in tests/fixtures/engines/ are ``/info`` and ``/version`` answers of engines that cannot run
+on a Linux CI machine (each says in ``_source`` where its shape comes from), plus this machine's dockerd.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from devnix import doctor, engine
+from devnix.cli import app
+from devnix.commands import doctor as doctor_command
+from devnix.doctor import Devcontainer, Disk, EndpointFacts, Facts, Kind, Probe, Status
+from devnix.errors import EngineError
+from devnix.platforms import Platform
+from tests.replay_engine import replay_engine
+
+FIXTURES = Path(__file__).parent / "fixtures" / "engines"
+ALL_FIXTURES = sorted(p.stem for p in FIXTURES.glob("*.json"))
+
+
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return data
+
+
+def endpoint_of(data: dict[str, Any], resolved: str | None = None) -> EndpointFacts:
+    where = data["endpoint"]
+    return EndpointFacts(where["host"], where["context"], where["source"], resolved=resolved)
+
+
+def facts_of(name: str, **overrides: Any) -> Facts:
+    data = load(name)
+    values: dict[str, Any] = {
+        "endpoint": endpoint_of(data),
+        "host_os": data["host"]["os"],
+        "host_arch": data["host"]["arch"],
+        "info": data["info"],
+        "version": data["version"],
+        "directory": "/Users/ada/src/project" if data["host"]["os"] == "darwin" else "/home/ada/project",
+        "disk": Disk(free=50 * doctor.GIB, total=100 * doctor.GIB, usage={"images": 3_000_000_000}),
+        "store_volumes": {},
+        "mount": Probe(True, "read back"),
+    }
+    values.update(overrides)
+    return Facts(**values)
+
+
+def check(report: doctor.Report, check_id: str) -> doctor.Check:
+    found = [c for c in report.checks if c.id == check_id]
+    assert len(found) == 1, [c.id for c in report.checks]
+    return found[0]
+
+
+# --- the fixtures themselves -----------------------------------------------------------------------------
+
+
+def test_every_engine_kind_has_a_recorded_fixture() -> None:
+    kinds = {
+        doctor.detect_kind(load(n)["info"], load(n)["version"], endpoint_of(load(n)))[0] for n in ALL_FIXTURES
+    }
+    assert kinds == set(Kind)
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES)
+def test_fixture_says_where_it_came_from(name: str) -> None:
+    data = load(name)
+    assert len(data["_source"]) > 80, "say which documentation or issue reports the fixture follows"
+    assert {"endpoint", "host", "info", "version"} <= data.keys()
+
+
+# --- kind, architecture, VM -------------------------------------------------------------------------------
+
+EXPECTED = {
+    # fixture: (kind, engine arch, host os/arch, the engine runs in a VM of this host)
+    "docker-desktop-apple-silicon": (Kind.DOCKER_DESKTOP, "arm64", "darwin/arm64", True),
+    "colima": (Kind.COLIMA, "arm64", "darwin/arm64", True),
+    "lima": (Kind.LIMA, "arm64", "darwin/arm64", True),
+    "rancher-desktop": (Kind.RANCHER_DESKTOP, "arm64", "darwin/arm64", True),
+    "orbstack": (Kind.ORBSTACK, "arm64", "darwin/arm64", True),
+    "podman": (Kind.PODMAN, "arm64", "darwin/arm64", True),
+    "dockerd-debian": (Kind.DOCKERD, "amd64", "linux/amd64", False),
+}
+
+
+def test_expectations_cover_every_fixture() -> None:
+    assert sorted(EXPECTED) == ALL_FIXTURES
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_kind_architecture_and_vm_from_recorded_answers(name: str) -> None:
+    kind, arch, host, in_vm = EXPECTED[name]
+    report = doctor.report(facts_of(name))
+    data = report.to_json()
+    assert data["engine"]["kind"] == kind.value
+    assert (data["engine"]["os"], data["engine"]["arch"]) == ("linux", arch)
+    assert f"{data['host']['os']}/{data['host']['arch']}" == host
+    assert data["engine"]["context"] == load(name)["endpoint"]["context"]
+    platform = check(report, "platform")
+    assert platform.status is Status.OK
+    assert ("VM" in platform.message) is in_vm, platform.message
+    assert kind.display_name in check(report, "engine").message
+    # The native platform is runnable by definition; the other one was not probed in these facts.
+    native = f"linux/{arch}"
+    other = "linux/amd64" if arch == "arm64" else "linux/arm64"
+    assert data["emulation"] == {native: True, other: None}
+    assert not report.failed
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_json_shape(name: str) -> None:
+    data = doctor.report(facts_of(name)).to_json()
+    assert set(data) == {"engine", "host", "emulation", "checks"}
+    assert {"os", "arch", "kind", "version", "context"} <= set(data["engine"])
+    assert set(data["host"]) == {"os", "arch"}
+    assert set(data["emulation"]) == {"linux/amd64", "linux/arm64"}
+    for item in data["checks"]:
+        assert set(item) == {"id", "status", "message", "hint"}
+        assert item["status"] in ("ok", "warn", "fail")
+    assert data["engine"]["arch"] in ("amd64", "arm64")  # OCI names, never aarch64/x86_64
+
+
+def test_engine_answers_beat_the_socket_path() -> None:
+    # /var/run/docker.sock on a Mac is a symlink to whichever engine installed it last.
+    data = load("docker-desktop-apple-silicon")
+    where = EndpointFacts(
+        "unix:///var/run/docker.sock", "default", "default", "/Users/ada/.colima/default/docker.sock"
+    )
+    assert doctor.detect_kind(data["info"], data["version"], where)[0] is Kind.DOCKER_DESKTOP
+
+
+def test_resolved_socket_decides_when_the_answers_are_plain() -> None:
+    data = load("dockerd-debian")
+    where = EndpointFacts(
+        "unix:///var/run/docker.sock", "default", "default", "/Users/ada/.colima/default/docker.sock"
+    )
+    kind, evidence = doctor.detect_kind(data["info"], data["version"], where)
+    assert kind is Kind.COLIMA
+    assert ".colima" in evidence
+
+
+def test_older_orbstack_that_called_itself_alpine_is_still_orbstack() -> None:
+    data = load("orbstack")
+    info = {
+        **data["info"],
+        "OperatingSystem": "Alpine Linux edge (containerized)",
+        "KernelVersion": "6.1.23-orbstack-00113-g6614aaccb205-dirty",
+    }
+    plain = EndpointFacts("unix:///var/run/docker.sock", "default", "default")
+    assert doctor.detect_kind(info, data["version"], plain)[0] is Kind.ORBSTACK
+
+
+def test_a_remote_engine_of_another_architecture_is_a_warning() -> None:
+    data = load("colima")
+    facts = facts_of(
+        "dockerd-debian",
+        endpoint=EndpointFacts("ssh://ada@arm-box", "arm-box", "context"),
+        info={**data["info"], "Name": "arm-box", "OperatingSystem": "Ubuntu 24.04 LTS"},
+        version=data["version"],
+    )
+    result = check(doctor.report(facts), "platform")
+    assert result.status is Status.WARN
+    assert "another machine" in result.message and result.hint
+
+
+def test_docker_host_overriding_a_context_is_a_warning() -> None:
+    facts = facts_of(
+        "dockerd-debian",
+        endpoint=EndpointFacts(
+            "unix:///var/run/docker.sock", "default", "DOCKER_HOST", context_also="colima"
+        ),
+    )
+    result = check(doctor.report(facts), "endpoint")
+    assert result.status is Status.WARN
+    assert "colima" in result.message and "unset DOCKER_HOST" in (result.hint or "")
+
+
+# --- an engine that does not answer -----------------------------------------------------------------------
+
+START_HINTS = {
+    "docker-desktop-apple-silicon": "start Docker Desktop",
+    "colima": "colima start",
+    "lima": "limactl start docker",
+    "rancher-desktop": "start Rancher Desktop",
+    "orbstack": "orb start",
+    "podman": "podman machine start",
+    "dockerd-debian": "systemctl start docker",
+}
+
+
+@pytest.mark.parametrize("name", sorted(START_HINTS))
+def test_unreachable_engine_gets_a_hint_for_its_kind(name: str) -> None:
+    facts = facts_of(name, info=None, version=None, unreachable="Connection refused")
+    report = doctor.report(facts)
+    assert not report.reachable and report.failed
+    assert [c.id for c in report.checks] == ["endpoint"]
+    only = report.checks[0]
+    assert only.status is Status.FAIL
+    assert "Connection refused" in only.message
+    assert START_HINTS[name] in (only.hint or "")
+    assert report.to_json()["engine"]["os"] is None
+    assert report.to_json()["emulation"] == {"linux/amd64": None, "linux/arm64": None}
+
+
+def test_colima_profile_appears_in_the_start_hint() -> None:
+    where = EndpointFacts("unix:///Users/ada/.colima/work/docker.sock", "colima-work", "context")
+    report = doctor.report(Facts(endpoint=where, host_os="darwin", host_arch="arm64", unreachable="refused"))
+    assert "colima start work" in (report.checks[0].hint or "")
+
+
+def test_missing_default_socket_on_a_mac_lists_the_engines() -> None:
+    where = EndpointFacts("unix:///var/run/docker.sock", "default", "default")
+    report = doctor.report(
+        Facts(endpoint=where, host_os="darwin", host_arch="arm64", unreachable="No such file")
+    )
+    hint = report.checks[0].hint or ""
+    assert "docker context ls" in hint and "colima start" in hint
+
+
+def test_permission_denied_on_linux_points_at_the_docker_group() -> None:
+    where = EndpointFacts("unix:///var/run/docker.sock", "default", "default")
+    facts = Facts(endpoint=where, host_os="linux", host_arch="amd64", unreachable="Permission denied")
+    assert "docker group" in (doctor.report(facts).checks[0].hint or "")
+
+
+def test_a_selected_context_without_endpoint_fails_cleanly() -> None:
+    where = EndpointFacts(
+        "", "?", "context", error="the Docker context 'gone' is selected but has no readable endpoint"
+    )
+    report = doctor.report(Facts(endpoint=where, host_os="linux", host_arch="amd64"))
+    assert report.failed and "gone" in report.checks[0].message
+
+
+# --- bind mounts ------------------------------------------------------------------------------------------
+
+SHARED_FOLDER_HINTS = {
+    "docker-desktop-apple-silicon": "File sharing",
+    "colima": "colima.yaml",
+    "lima": "lima.yaml",
+    "rancher-desktop": "override.yaml",
+    "orbstack": "whole Mac file system",
+    "podman": "podman machine init -v",
+    "dockerd-debian": "snap",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHARED_FOLDER_HINTS))
+def test_missing_mount_explains_the_vm_shared_folders(name: str) -> None:
+    report = doctor.report(facts_of(name, mount=Probe(False, "/devnix-probe was empty")))
+    result = check(report, "mount")
+    assert result.status is Status.FAIL and report.failed
+    assert SHARED_FOLDER_HINTS[name] in (result.hint or "")
+
+
+def test_mount_on_a_remote_engine_says_it_sees_that_machines_files() -> None:
+    facts = facts_of(
+        "dockerd-debian",
+        endpoint=EndpointFacts("tcp://10.0.0.5:2375", "default", "DOCKER_HOST"),
+        mount=Probe(False, "empty"),
+    )
+    assert "another machine" in (check(doctor.report(facts), "mount").hint or "")
+
+
+def test_unknown_mount_is_a_warning_with_the_reason() -> None:
+    facts = facts_of("dockerd-debian", mount=Probe(None, "no linux/amd64 image is available locally"))
+    result = check(doctor.report(facts), "mount")
+    assert result.status is Status.WARN and "no linux/amd64 image" in result.message
+
+
+# --- emulation --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("docker-desktop-apple-silicon", "Use Rosetta"),
+        ("colima", "--vz-rosetta"),
+        ("lima", "--rosetta"),
+        ("rancher-desktop", "Rosetta"),
+        ("orbstack", "Rosetta"),
+        ("podman", "qemu-user-static"),
+        ("dockerd-debian", "qemu-user-static binfmt-support"),
+    ],
+)
+def test_emulation_that_fails_gets_the_kinds_remedy(name: str, hint: str) -> None:
+    other = "linux/amd64" if EXPECTED[name][1] == "arm64" else "linux/arm64"
+    facts = facts_of(name, emulation={other: Probe(False, "exec format error")})
+    report = doctor.report(facts)
+    result = check(report, f"emulation.{other}")
+    assert result.status is Status.WARN
+    assert hint in (result.hint or "")
+    assert report.emulation[other] is False
+
+
+def test_proven_amd64_emulation_mentions_the_syscall_filter() -> None:
+    facts = facts_of("orbstack", emulation={"linux/amd64": Probe(True, "`uname -m` printed x86_64")})
+    report = doctor.report(facts)
+    result = check(report, "emulation.linux/amd64")
+    assert result.status is Status.OK and "filter-syscalls" in result.message
+    assert report.to_json()["emulation"] == {"linux/amd64": True, "linux/arm64": True}
+
+
+def test_unknown_emulation_says_why_and_how_to_find_out() -> None:
+    facts = facts_of(
+        "dockerd-debian", emulation={"linux/arm64": Probe(None, "no linux/arm64 image is local")}
+    )
+    result = check(doctor.report(facts), "emulation.linux/arm64")
+    assert result.status is Status.WARN
+    assert "no linux/arm64 image is local" in result.message
+    assert "docker pull --platform linux/arm64" in (result.hint or "")
+
+
+# --- the project's devcontainer ---------------------------------------------------------------------------
+
+ARM = Platform("linux", "arm64")
+AMD = Platform("linux", "amd64")
+
+
+def dev(**kwargs: Any) -> Devcontainer:
+    values: dict[str, Any] = {"path": ".devcontainer/devcontainer.json", "image": "ghcr.io/acme/nix:1"}
+    values.update(kwargs)
+    return Devcontainer(**values)
+
+
+def test_multi_arch_image_runs_natively() -> None:
+    facts = facts_of(
+        "colima", devcontainer=dev(image_platforms=(AMD, ARM), platforms_detail="from its registry")
+    )
+    report = doctor.report(facts)
+    assert check(report, "devcontainer.platform").status is Status.OK
+    assert "natively as linux/arm64" in check(report, "devcontainer.platform").message
+    nix = check(report, "devcontainer.nix-conf")
+    assert nix.status is Status.OK and "natively" in nix.message
+
+
+def test_amd64_only_image_on_apple_silicon_warns_and_needs_filter_syscalls_off() -> None:
+    facts = facts_of(
+        "docker-desktop-apple-silicon",
+        emulation={"linux/amd64": Probe(True, "ran")},
+        devcontainer=dev(
+            image_platforms=(AMD,), platforms_detail="from its registry", nix_conf={"sandbox": "false"}
+        ),
+    )
+    report = doctor.report(facts)
+    platform = check(report, "devcontainer.platform")
+    assert platform.status is Status.WARN and "emulated as linux/amd64" in platform.message
+    nix = check(report, "devcontainer.nix-conf")
+    # The documented seccomp failure (NixOS/nix#5258) is for x86_64 guests: a failure, not a warning.
+    assert nix.status is Status.FAIL and "filter-syscalls = false" in (nix.hint or "")
+    assert report.failed
+
+
+def test_filter_syscalls_off_under_emulation_is_right() -> None:
+    facts = facts_of(
+        "docker-desktop-apple-silicon",
+        emulation={"linux/amd64": Probe(True, "ran")},
+        devcontainer=dev(image_platforms=(AMD,), nix_conf={"filter-syscalls": "false"}),
+    )
+    assert check(doctor.report(facts), "devcontainer.nix-conf").status is Status.OK
+
+
+def test_filter_syscalls_off_natively_is_a_warning() -> None:
+    facts = facts_of(
+        "dockerd-debian", devcontainer=dev(image_platforms=(AMD, ARM), nix_conf={"filter-syscalls": "false"})
+    )
+    result = check(doctor.report(facts), "devcontainer.nix-conf")
+    assert result.status is Status.WARN and "remove" in (result.hint or "")
+
+
+def test_arm64_guest_on_amd64_with_the_filter_on_is_only_a_warning() -> None:
+    # Nix 2.8 built fine with the filter on under QEMU 7.2 (aarch64 guest on x86_64), see ENVIRONMENT.md.
+    facts = facts_of(
+        "dockerd-debian",
+        emulation={"linux/arm64": Probe(True, "ran")},
+        devcontainer=dev(pinned=ARM, image_platforms=(AMD, ARM), nix_conf={}),
+    )
+    report = doctor.report(facts)
+    assert check(report, "devcontainer.platform").status is Status.WARN
+    assert check(report, "devcontainer.nix-conf").status is Status.WARN
+
+
+def test_image_of_a_platform_the_engine_cannot_emulate_fails() -> None:
+    facts = facts_of(
+        "dockerd-debian",
+        emulation={"linux/arm64": Probe(False, "exec format error")},
+        devcontainer=dev(image_platforms=(ARM,)),
+    )
+    result = check(doctor.report(facts), "devcontainer.platform")
+    assert result.status is Status.FAIL and "cannot run" in result.message
+
+
+def test_pinned_platform_the_image_lacks_fails() -> None:
+    facts = facts_of("colima", devcontainer=dev(pinned=AMD, image_platforms=(ARM,)))
+    assert check(doctor.report(facts), "devcontainer.platform").status is Status.FAIL
+
+
+def test_unknown_image_platforms_warn_with_the_registry_reason() -> None:
+    facts = facts_of("dockerd-debian", devcontainer=dev(platforms_detail="the registry: connection refused"))
+    report = doctor.report(facts)
+    result = check(report, "devcontainer.platform")
+    assert result.status is Status.WARN and "connection refused" in result.message
+    assert all(c.id != "devcontainer.nix-conf" for c in report.checks)
+
+
+def test_unreadable_devcontainer_json_fails() -> None:
+    facts = facts_of("dockerd-debian", devcontainer=dev(error="Expecting value: line 3 column 1"))
+    result = check(doctor.report(facts), "devcontainer")
+    assert result.status is Status.FAIL and "line 3" in result.message
+
+
+def test_strip_jsonc_keeps_strings_and_drops_comments_and_trailing_commas() -> None:
+    text = """// head
+    {
+      "image": "ghcr.io/a/b:1", /* block */
+      "url": "http://x/*not a comment*/", // tail
+      "runArgs": ["--platform=linux/amd64",],
+      "escaped": "a \\" // still a string",
+    }"""
+    assert json.loads(doctor.strip_jsonc(text)) == {
+        "image": "ghcr.io/a/b:1",
+        "url": "http://x/*not a comment*/",
+        "runArgs": ["--platform=linux/amd64"],
+        "escaped": 'a " // still a string',
+    }
+
+
+def test_devcontainer_from_config_reads_pins_builds_and_store_volume() -> None:
+    pinned = doctor.devcontainer_from_config(
+        "p",
+        {
+            "image": "x:1",
+            "runArgs": ["--platform", "linux/arm64"],
+            "mounts": ["source=devnix-nix-sha256-0123456789abcdef-${devcontainerId},target=/nix,type=volume"],
+        },
+    )
+    assert pinned.pinned == ARM and pinned.image == "x:1"
+    assert pinned.store_volume == "devnix-nix-sha256-0123456789abcdef-${devcontainerId}"
+    built = doctor.devcontainer_from_config(
+        "p", {"build": {"dockerfile": "Dockerfile", "options": ["--platform=linux/amd64"]}}
+    )
+    assert built.built and built.image is None and built.pinned == AMD
+    assert doctor.devcontainer_from_config("p", []).error
+
+
+# --- disk and store volumes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("free_gib", "status"), [(1, Status.FAIL), (5, Status.WARN), (50, Status.OK)])
+def test_disk_thresholds(free_gib: int, status: Status) -> None:
+    facts = facts_of("colima", disk=Disk(free=free_gib * doctor.GIB, total=60 * doctor.GIB))
+    result = check(doctor.report(facts), "disk")
+    assert result.status is status
+    if status is not Status.OK:
+        assert "colima start --disk" in (result.hint or "")
+
+
+def test_store_volumes_are_listed_with_sizes() -> None:
+    facts = facts_of(
+        "dockerd-debian", store_volumes={"devnix-nix-sha256-aa": 2_500_000_000, "devnix-nix-sha256-bb": None}
+    )
+    result = check(doctor.report(facts), "store-volume")
+    assert "devnix-nix-sha256-aa (2.5 GB)" in result.message and "size unknown" in result.message
+
+
+# --- the command, with a fake engine that answers as a recorded one --------------------------------------
+
+
+class FakeEngine:
+    """Stands in for devnix.engine's functions with a recorded engine's answers."""
+
+    def __init__(self, name: str, monkeypatch: pytest.MonkeyPatch, probe_delay: float = 0.0) -> None:
+        self.data = load(name)
+        self.probe_delay = probe_delay
+        self.runs: list[tuple[str, list[str], str | None]] = []
+        where = self.data["endpoint"]
+        monkeypatch.setattr(
+            engine, "endpoint", lambda: engine.Endpoint(where["host"], where["context"], where["source"])
+        )
+        monkeypatch.setattr(engine, "version_answer", lambda timeout: self.data["version"])
+        monkeypatch.setattr(engine, "info", lambda timeout: self.data["info"])
+        monkeypatch.setattr(engine, "images_with_platforms", self.images)
+        monkeypatch.setattr(engine, "run_probe", self.run_probe)
+        monkeypatch.setattr(engine, "system_df", lambda timeout: {"LayersSize": 1_000_000, "Volumes": []})
+        monkeypatch.setattr(engine, "volumes", lambda prefix, timeout: [])
+        monkeypatch.setattr(engine, "remove_stale_probes", lambda: 0)
+        monkeypatch.setattr(
+            doctor_command, "host", lambda: (self.data["host"]["os"], self.data["host"]["arch"])
+        )
+
+    def images(self, timeout: float) -> list[dict[str, Any]]:
+        return [
+            {"Id": "sha256:aa", "RepoTags": ["busybox:latest"], "Os": "linux", "Architecture": "arm64"},
+            {"Id": "sha256:bb", "RepoTags": ["<none>:<none>"], "Os": "linux", "Architecture": "amd64"},
+        ]
+
+    def run_probe(
+        self,
+        image: str,
+        command: list[str],
+        *,
+        platform: str | None = None,
+        binds: tuple[str, ...] = (),
+        timeout: float = 10.0,
+        **_: Any,
+    ) -> engine.ProbeRun:
+        self.runs.append((image, command, platform))
+        time.sleep(self.probe_delay)
+        if command == ["uname", "-m"]:
+            return engine.ProbeRun(0, "x86_64\n" if platform == "linux/amd64" else "aarch64\n")
+        folder = binds[0].split(":")[0]
+        token = (Path(folder) / "probe").read_text()
+        return engine.ProbeRun(0, f"{token}\noverlay 61255492 9155092 52083016 15% /\n")
+
+
+def test_command_with_a_recorded_colima(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeEngine("colima", monkeypatch)
+    result = doctor_command.run(doctor_command.DoctorOptions(directory=tmp_path))
+    data = result.to_json()
+    assert data["engine"]["kind"] == "colima"
+    assert data["emulation"] == {"linux/amd64": True, "linux/arm64": True}
+    assert check(result.report, "mount").status is Status.OK
+    assert check(result.report, "disk").message.startswith("53.3 GB free")
+    # The emulation probe ran the other architecture's image; the mount probe a native one.
+    assert ("sha256:bb", ["uname", "-m"], "linux/amd64") in fake.runs
+    assert any(run[0] == "busybox:latest" and run[1][0] == "sh" for run in fake.runs)
+    assert not list(tmp_path.iterdir()), "the probe folder must be removed"
+
+
+def test_command_reads_the_projects_devcontainer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeEngine("docker-desktop-apple-silicon", monkeypatch)
+    (tmp_path / ".devcontainer").mkdir()
+    (tmp_path / ".devcontainer" / "devcontainer.json").write_text(
+        '// devnix\n{ "image": "ghcr.io/acme/nix:1", /* amd64 only */\n'
+        ' "runArgs": ["--platform=linux/amd64"], }\n'
+    )
+    (tmp_path / ".devcontainer" / "nix.conf").write_text("sandbox = false\n")
+
+    def registry_down(dev: Devcontainer, timeout: float) -> Devcontainer:
+        return Devcontainer(**{**dev.__dict__, "platforms_detail": "the registry: unreachable"})
+
+    monkeypatch.setattr(doctor_command, "_image_platforms", registry_down)
+    result = doctor_command.run(doctor_command.DoctorOptions(directory=tmp_path))
+    assert check(result.report, "devcontainer.platform").status is Status.WARN
+    assert check(result.report, "devcontainer.nix-conf").status is Status.FAIL
+    assert result.failed
+
+
+def test_a_probe_that_hangs_is_reported_as_timed_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The backstop (probe timeout + 2 quick timeouts + 1 s = 1.5 s here) reports before the probe ends.
+    FakeEngine("dockerd-debian", monkeypatch, probe_delay=2.5)
+    started = time.monotonic()
+    options = doctor_command.DoctorOptions(directory=tmp_path, quick_timeout=0.1, probe_timeout=0.3)
+    result = doctor_command.run(options)
+    assert time.monotonic() - started < 5
+    assert check(result.report, "emulation.linux/arm64").status is Status.WARN
+    assert "timed out" in check(result.report, "emulation.linux/arm64").message
+    assert result.to_json()["emulation"]["linux/arm64"] is None
+
+
+def test_command_when_the_engine_does_not_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        engine,
+        "endpoint",
+        lambda: engine.Endpoint("unix:///Users/ada/.orbstack/run/docker.sock", "orbstack", "context"),
+    )
+
+    def refuse(timeout: float) -> Any:
+        raise EngineError(
+            "the Docker engine at unix:///x (from context 'orbstack') does not answer: Connection refused"
+        )
+
+    monkeypatch.setattr(engine, "version_answer", refuse)
+    monkeypatch.setattr(engine, "info", refuse)
+    result = doctor_command.run(doctor_command.DoctorOptions(directory=tmp_path))
+    assert not result.report.reachable
+    assert "orb start" in (result.report.checks[0].hint or "")
+    assert result.report.checks[0].message.endswith("Connection refused (it looks like OrbStack)")
+
+
+def test_candidates_prefer_tagged_images_of_the_platform() -> None:
+    images = [
+        {"Id": "sha256:1", "RepoTags": ["<none>:<none>"], "Os": "linux", "Architecture": "arm64"},
+        {"Id": "sha256:2", "RepoTags": ["debian:12"], "Os": "linux", "Architecture": "arm64"},
+        {"Id": "sha256:3", "RepoTags": ["alpine:3"], "Os": "linux", "Architecture": "amd64"},
+    ]
+    assert doctor_command._candidates(images, "linux/arm64") == ["debian:12", "sha256:1"]
+
+
+def test_df_and_log_frames_are_parsed() -> None:
+    assert doctor_command._parse_df(
+        ["Filesystem 1024-blocks Used Available Capacity Mounted on", "overlay 100 40 60 40% /"]
+    ) == (60 * 1024, 100 * 1024)
+    assert isinstance(doctor_command._parse_df(["sh: df: not found"]), str)
+    framed = b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n\x02\x00\x00\x00\x00\x00\x00\x04err\n"
+    assert engine._demux(framed) == "hi\nerr\n"
+    assert engine._demux(b"plain") == "plain"
+
+
+# --- the CLI ------------------------------------------------------------------------------------------------
+
+
+def fake_run(facts: Facts) -> Any:
+    def run(options: doctor_command.DoctorOptions) -> doctor_command.DoctorResult:
+        return doctor_command.DoctorResult(doctor.report(facts), 0.4)
+
+    return run
+
+
+def test_cli_json_and_exit_zero(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(doctor_command, "run", fake_run(facts_of("orbstack")))
+    outcome = CliRunner().invoke(app, ["doctor", str(tmp_path), "--json"])
+    assert outcome.exit_code == 0, outcome.output
+    data = json.loads(outcome.stdout)
+    assert data["engine"]["kind"] == "orbstack" and data["host"] == {"os": "darwin", "arch": "arm64"}
+
+
+def test_cli_table_and_exit_one_when_a_check_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(doctor_command, "run", fake_run(facts_of("colima", mount=Probe(False, "empty"))))
+    outcome = CliRunner().invoke(app, ["doctor", str(tmp_path)], terminal_width=200)
+    assert outcome.exit_code == 1
+    assert "\x1b[" not in outcome.stdout, "colours only on a terminal"
+    for words in ("status", "check", "finding", "what to do", "mount", "fail", "colima.yaml", "Colima"):
+        assert words in outcome.stdout
+
+
+def test_cli_unreachable_is_one_line_and_a_hint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    facts = facts_of("colima", info=None, version=None, unreachable="Connection refused")
+    monkeypatch.setattr(doctor_command, "run", fake_run(facts))
+    outcome = CliRunner().invoke(app, ["doctor", str(tmp_path)])
+    assert outcome.exit_code == EngineError.exit_code
+    lines = outcome.stderr.strip().splitlines()
+    assert lines[0].startswith("devnix: error: ") and "Connection refused" in lines[0]
+    assert lines[1].startswith("hint: ") and "colima start" in lines[1]
+    assert len(lines) == 2 and outcome.stdout == ""
+
+
+def test_cli_unreachable_json_still_prints_the_report(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    facts = facts_of("colima", info=None, version=None, unreachable="Connection refused")
+    monkeypatch.setattr(doctor_command, "run", fake_run(facts))
+    outcome = CliRunner().invoke(app, ["doctor", str(tmp_path), "--json"])
+    assert outcome.exit_code == EngineError.exit_code
+    assert json.loads(outcome.stdout)["checks"][0]["status"] == "fail"
+
+
+def test_cli_refuses_a_missing_folder(tmp_path: Path) -> None:
+    outcome = CliRunner().invoke(app, ["doctor", str(tmp_path / "nope")])
+    assert outcome.exit_code == 6 and "is not a folder" in outcome.stderr
+
+
+def test_probe_futures_are_not_waited_for_longer_than_the_image_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A probe whose image list never arrives reports why instead of hanging.
+    pending: Future[list[dict[str, Any]]] = Future()
+    options = doctor_command.DoctorOptions(directory=Path("."), quick_timeout=0.05)
+    probe = doctor_command._emulation_probe(pending, "linux/arm64", options)
+    assert probe.result is None and "could not list" in probe.detail
+
+
+def test_endpoint_mentions_a_socket_link_only_when_it_leads_elsewhere() -> None:
+    debian = EndpointFacts("unix:///var/run/docker.sock", "default", "default", resolved="/run/docker.sock")
+    assert "link" not in check(doctor.report(facts_of("dockerd-debian", endpoint=debian)), "endpoint").message
+    colima = EndpointFacts(
+        "unix:///var/run/docker.sock", "default", "default", resolved="/Users/ada/.colima/default/docker.sock"
+    )
+    message = check(doctor.report(facts_of("colima", endpoint=colima)), "endpoint").message
+    assert "link to /Users/ada/.colima/default/docker.sock" in message
+
+
+def test_cli_through_a_socket_that_replays_a_recorded_colima(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The whole path a user's run takes (endpoint, raw API calls over a unix socket, verdicts, JSON),
+    # with the engine's answers replayed; it has no images, so no probe container is started.
+    data = load("colima")
+    answers = {
+        "/version": data["version"],
+        "/info": data["info"],
+        "/images/json": [],
+        "/containers/json": [],
+        "/system/df": {"LayersSize": 4_000_000_000, "Volumes": [], "Containers": [], "BuildCache": []},
+        "/volumes": {"Volumes": [], "Warnings": None},
+    }
+    socket_dir = Path(tempfile.mkdtemp(prefix="dnx", dir="/tmp"))  # unix socket paths max out at 108 bytes
+    try:
+        with replay_engine(socket_dir / "docker.sock", answers) as host:
+            monkeypatch.setenv("DOCKER_HOST", host)
+            started = time.monotonic()
+            outcome = CliRunner().invoke(app, ["doctor", str(tmp_path), "--json"])
+            elapsed = time.monotonic() - started
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+    assert outcome.exit_code == 0, outcome.output
+    report = json.loads(outcome.stdout)
+    assert report["engine"]["kind"] == "colima" and report["engine"]["arch"] == "arm64"
+    assert report["emulation"] == {"linux/amd64": None, "linux/arm64": True}
+    checks = {c["id"]: c for c in report["checks"]}
+    assert checks["mount"]["status"] == "warn" and "no linux/arm64 image" in checks["mount"]["message"]
+    assert "images 4.0 GB" in checks["disk"]["message"]
+    assert elapsed < 3

@@ -1,0 +1,410 @@
+"""The `nix` Feature's metadata and install-time logic, without Docker (fast).
+
+- ``features/src/nix/devcontainer-feature.json`` validates against the devcontainer Feature schema
+  (``../shared/schemas/devContainerFeature.schema.json``), and every option is documented and typed.
+- The shell logic of ``features/src/nix/lib.sh`` (sourced by install.sh) runs here in a subprocess,
+  under every POSIX shell found (dash and bash): the seccomp probe with stand-ins for ``nix-build``
+  that fail the way Nix does under emulation, succeed, or fail otherwise, and the nix.conf it then
+  writes, which must follow devnix's own rules (``devnix.nixconf``).
+
+The real Feature runs in containers in tests/docker/test_features.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devnix import nixconf
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FEATURE_DIR = REPO_ROOT / "features" / "src" / "nix"
+FEATURE_TEST_DIR = REPO_ROOT / "features" / "test" / "nix"
+METADATA = FEATURE_DIR / "devcontainer-feature.json"
+LIB = FEATURE_DIR / "lib.sh"
+INSTALL = FEATURE_DIR / "install.sh"
+ENTRYPOINT = FEATURE_DIR / "entrypoint.sh"
+SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "devContainerFeature.schema.json"
+# The stand-in the seccomp scenario bakes into its image (one stand-in for both test levels).
+SECCOMP_FAILING_STANDIN = FEATURE_TEST_DIR / "seccomp_probe_fails" / "seccomp-failing-nix-build"
+
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+
+SHELLS = [name for name in ("dash", "bash") if shutil.which(name)] or ["sh"]
+
+
+def load_metadata() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(METADATA.read_text())
+    return data
+
+
+def option_items() -> list[tuple[str, dict[str, Any]]]:
+    return sorted(load_metadata()["options"].items())
+
+
+# ------------------------------------------------------------------------------------------------
+# Metadata
+
+
+def schema_errors(schema: dict[str, Any], instance: dict[str, Any]) -> list[str]:
+    """Validation errors from jsonschema-rs, or jsonschema when that is what is installed."""
+    try:
+        import jsonschema_rs
+    except ImportError:
+        jsonschema_rs = None
+    if jsonschema_rs is not None:
+        validator = jsonschema_rs.validator_for(schema)
+        return [f"{list(e.instance_path)}: {e.message}" for e in validator.iter_errors(instance)]
+    try:
+        import jsonschema
+    except ImportError:
+        pytest.skip("neither jsonschema-rs nor jsonschema is installed")
+    validator_cls = jsonschema.validators.validator_for(schema)
+    return [f"{list(e.path)}: {e.message}" for e in validator_cls(schema).iter_errors(instance)]
+
+
+def test_metadata_validates_against_the_feature_schema() -> None:
+    if not SCHEMA.is_file():
+        pytest.fail(f"the devcontainer Feature schema is missing: {SCHEMA}")
+    schema = json.loads(SCHEMA.read_text())
+    assert schema_errors(schema, load_metadata()) == []
+
+
+def test_the_schema_check_catches_a_bad_option() -> None:
+    """The validator really applies the schema (an option without a default must fail it)."""
+    schema = json.loads(SCHEMA.read_text())
+    bad = load_metadata()
+    bad["options"]["flakes"] = {"type": "boolean", "description": "no default"}
+    assert schema_errors(schema, bad)
+
+
+def test_id_matches_the_folder_and_version_is_semver() -> None:
+    data = load_metadata()
+    assert data["id"] == FEATURE_DIR.name == "nix"
+    assert SEMVER.match(data["version"]), data["version"]
+    assert data["name"] and data["description"]
+
+
+def test_installs_after_common_utils() -> None:
+    assert "ghcr.io/devcontainers/features/common-utils" in load_metadata()["installsAfter"]
+
+
+def test_the_options_the_issue_asks_for_are_there() -> None:
+    options = load_metadata()["options"]
+    for name in ("installMethod", "multiUser", "flakes", "extraNixConfig", "nixPath", "trustedUsers"):
+        assert name in options, name
+    assert "packages" in options or "flakeUri" in options
+    assert set(options["installMethod"]["enum"]) == {"auto", "distro", "official"}
+    assert options["installMethod"]["default"] == "auto"
+    assert options["multiUser"]["type"] == options["flakes"]["type"] == "boolean"
+
+
+@pytest.mark.parametrize(("name", "option"), option_items(), ids=[n for n, _ in option_items()])
+def test_every_option_is_described_with_a_default_of_its_type(name: str, option: dict[str, Any]) -> None:
+    assert option.get("description", "").strip(), f"{name} has no description"
+    assert "default" in option, f"{name} has no default"
+    expected = {"boolean": bool, "string": str}[option["type"]]
+    assert isinstance(option["default"], expected), f"{name}: default {option['default']!r} is not {expected}"
+    if "enum" in option:
+        assert option["default"] in option["enum"]
+    for proposal in option.get("proposals", []):
+        assert isinstance(proposal, str)
+
+
+def test_nix_path_default_is_devnix_default() -> None:
+    assert load_metadata()["options"]["nixPath"]["default"] == nixconf.DEFAULT_NIX_PATH
+
+
+def test_install_sh_reads_exactly_the_declared_options() -> None:
+    """Each option reaches install.sh as its upper-cased id (the devcontainer CLI's convention)."""
+    read = set(re.findall(r"^OPT_\w+=\$\{([A-Z0-9_]+)[:-]", INSTALL.read_text(), flags=re.M))
+    declared = {re.sub(r"[^A-Za-z0-9_]", "_", name).upper() for name in load_metadata()["options"]}
+    assert read == declared
+
+
+def test_defaults_in_install_sh_match_the_metadata() -> None:
+    """install.sh falls back to the same defaults when run outside the CLI."""
+    text = INSTALL.read_text()
+    for name, option in load_metadata()["options"].items():
+        match = re.search(rf"^OPT_\w+=\$\{{{name.upper()}:?-([^}}]*)\}}$", text, flags=re.M)
+        assert match, name
+        default = option["default"]
+        expected = ("true" if default else "false") if isinstance(default, bool) else default
+        assert match.group(1) == expected, name
+
+
+def test_the_entrypoint_is_where_install_sh_puts_it() -> None:
+    data = load_metadata()
+    assert data["entrypoint"] == "/usr/local/share/devnix/nix/entrypoint.sh"
+    assert 'DEVNIX_NIX_SHARE=${DEVNIX_NIX_SHARE:-/usr/local/share/devnix/nix}' in LIB.read_text()
+    assert os.access(ENTRYPOINT, os.X_OK) and os.access(INSTALL, os.X_OK)
+
+
+def test_no_nix_volume() -> None:
+    """A /nix volume hides a rebuilt image's store (devcontainers/features#1505): none here."""
+    assert "mounts" not in load_metadata()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("script", [INSTALL, LIB, ENTRYPOINT], ids=lambda p: p.name)
+def test_scripts_parse_as_posix_sh(shell: str, script: Path) -> None:
+    proc = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# lib.sh in a subprocess
+
+
+def run_lib(
+    shell: str, script: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Source lib.sh in SHELL and run SCRIPT; only PATH and HOME come from this process."""
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root")}
+    base["DEVNIX_SHELL_RC_FILES"] = ""  # never touch this machine's shell rc files
+    full = {**base, **(env or {})}
+    return subprocess.run(
+        [shell, "-c", f'set -eu; . "$0"; {script}', str(LIB)],
+        env=full,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def write_standin(path: Path, body: str) -> Path:
+    """A stand-in nix-build that records its arguments next to itself, then runs BODY."""
+    path.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do printf "%s\\n" "$a"; done > "{path}.args"\n'
+        f"{body}\n"
+    )
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def standins(tmp_path: Path) -> dict[str, Path]:
+    copied = tmp_path / "seccomp-failing-nix-build"
+    shutil.copy(SECCOMP_FAILING_STANDIN, copied)
+    copied.chmod(0o755)
+    return {
+        # The scenario's own stand-in: prints Nix's message, exits 1.
+        "seccomp": copied,
+        "loads": write_standin(tmp_path / "ok-nix-build", "echo /nix/store/0000-devnix-seccomp-probe"),
+        "other": write_standin(
+            tmp_path / "other-nix-build",
+            "echo \"error: the group 'nixbld' specified in 'build-users-group' does not exist\" >&2; exit 1",
+        ),
+        "seccomp-recorded": write_standin(
+            tmp_path / "recorded-seccomp-nix-build",
+            'echo "error: unable to load seccomp BPF program: Invalid argument" >&2; exit 1',
+        ),
+    }
+
+
+def test_the_failing_standin_fails_like_nix() -> None:
+    proc = subprocess.run([str(SECCOMP_FAILING_STANDIN)], capture_output=True, text=True, check=False)
+    assert proc.returncode != 0
+    assert "error: unable to load seccomp BPF program: Invalid argument" in proc.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize(
+    ("standin", "verdict"),
+    [("seccomp", "unsupported"), ("seccomp-recorded", "unsupported"), ("loads", "loads"), ("other", "unknown")],
+)
+def test_probe_verdict(shell: str, standins: dict[str, Path], standin: str, verdict: str) -> None:
+    proc = run_lib(shell, "probe_syscall_filter", {"DEVNIX_PROBE_NIX_BUILD": str(standins[standin])})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == verdict
+    if verdict == "unknown":
+        assert "build-users-group" in proc.stderr  # the unrelated failure is shown
+
+
+def test_probe_builds_a_fresh_trivial_derivation_offline_with_the_filter_on(standins: dict[str, Path]) -> None:
+    proc = run_lib(SHELLS[0], "probe_syscall_filter", {"DEVNIX_PROBE_NIX_BUILD": str(standins["loads"])})
+    assert proc.stdout.strip() == "loads"
+    args = Path(f"{standins['loads']}.args").read_text().splitlines()
+    pairs = {(args[i + 1], args[i + 2]) for i, a in enumerate(args[:-2]) if a == "--option"}
+    assert ("filter-syscalls", "true") in pairs
+    assert ("substituters", "") in pairs  # offline: never asks a binary cache
+    assert ("sandbox", "false") in pairs
+    assert "--no-out-link" in args
+    expr = args[args.index("-E") + 1]
+    assert expr.startswith("derivation {") and 'builder = "/bin/sh"' in expr
+    assert "builtins.currentSystem" in expr and "nonce" in expr
+
+
+def decide_and_write(shell: str, conf: Path, standin: Path, **options: str) -> subprocess.CompletedProcess[str]:
+    env = {"DEVNIX_PROBE_NIX_BUILD": str(standin), **options}
+    return run_lib(shell, f'decide_filter_syscalls; write_nix_conf "{conf}"', env)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize(
+    ("standin", "filter_off"), [("seccomp", True), ("loads", False), ("other", False)]
+)
+def test_filter_syscalls_false_is_written_only_when_the_filter_cannot_load(
+    shell: str, tmp_path: Path, standins: dict[str, Path], standin: str, filter_off: bool
+) -> None:
+    conf = tmp_path / "etc-nix" / "nix.conf"
+    proc = decide_and_write(shell, conf, standins[standin])
+    assert proc.returncode == 0, proc.stderr
+    text = conf.read_text()
+    values = nixconf.parse(text)
+    assert nixconf.filter_syscalls_off(values) is filter_off
+    assert ("filter-syscalls" in values) is filter_off
+    if filter_off:
+        assert "writing filter-syscalls = false" in proc.stdout
+    # The rest follows devnix's rules either way: flakes, no sandbox, no build users (single-user).
+    assert nixconf.flakes_enabled(values)
+    assert values["sandbox"] == "false"
+    assert values["build-users-group"] == ""
+
+
+@pytest.mark.parametrize("emulated", [False, True])
+def test_nix_conf_agrees_with_devnix_rules(tmp_path: Path, standins: dict[str, Path], emulated: bool) -> None:
+    """Every setting devnix.nixconf wants for single-user Nix is in the Feature's nix.conf."""
+    conf = tmp_path / "nix.conf"
+    standin = standins["seccomp" if emulated else "loads"]
+    proc = decide_and_write(SHELLS[0], conf, standin, OPT_TRUSTEDUSERS="vscode")
+    assert proc.returncode == 0, proc.stderr
+    values = nixconf.parse(conf.read_text())
+    wanted = nixconf.settings(nixconf.NixOptions(flakes=True, trusted_users=("root", "vscode")), emulated=emulated)
+    for setting in wanted:
+        assert values.get(setting.key) == setting.value, setting
+
+
+def test_daemon_mode_uses_build_users(tmp_path: Path, standins: dict[str, Path]) -> None:
+    conf = tmp_path / "nix.conf"
+    proc = decide_and_write(SHELLS[0], conf, standins["loads"], OPT_MULTIUSER="true")
+    assert proc.returncode == 0, proc.stderr
+    assert nixconf.parse(conf.read_text())["build-users-group"] == "nixbld"
+
+
+def test_flakes_off_writes_no_experimental_features(tmp_path: Path, standins: dict[str, Path]) -> None:
+    conf = tmp_path / "nix.conf"
+    proc = decide_and_write(SHELLS[0], conf, standins["loads"], OPT_FLAKES="false")
+    assert proc.returncode == 0, proc.stderr
+    values = nixconf.parse(conf.read_text())
+    assert "experimental-features" not in values
+    assert not nixconf.flakes_enabled(values)
+
+
+def test_rewriting_replaces_the_block_and_keeps_the_rest(tmp_path: Path, standins: dict[str, Path]) -> None:
+    conf = tmp_path / "nix.conf"
+    conf.write_text("# the image's own settings\nkeep-going = true\n")
+    extra = "max-jobs = 3\nkeep-outputs = true, connect-timeout = 7\nextra-sandbox-paths = /a=/b,/c"
+    for standin in ("seccomp", "loads"):  # emulated first, then native: the second run decides
+        proc = decide_and_write(SHELLS[0], conf, standins[standin], OPT_EXTRANIXCONFIG=extra)
+        assert proc.returncode == 0, proc.stderr
+    text = conf.read_text()
+    assert text.count("# >>> devnix nix Feature >>>") == 1
+    assert text.count("# <<< devnix nix Feature <<<") == 1
+    assert text.startswith("# the image's own settings\nkeep-going = true\n")
+    values = nixconf.parse(text)
+    assert "filter-syscalls" not in values  # the native run's verdict replaced the emulated one
+    assert values["keep-going"] == "true"
+    assert values["max-jobs"] == "3"
+    assert values["connect-timeout"] == "7"
+    assert values["extra-sandbox-paths"] == "/a=/b,/c"
+    settings = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert settings[-1] == "extra-sandbox-paths = /a=/b,/c"  # extraNixConfig comes last
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("", None),
+        ("vscode", "root vscode"),
+        ("vscode, alice bob", "root vscode alice bob"),
+        ("alice,root", "alice root"),
+    ],
+)
+def test_trusted_users(tmp_path: Path, standins: dict[str, Path], given: str, expected: str | None) -> None:
+    conf = tmp_path / "nix.conf"
+    proc = decide_and_write(SHELLS[0], conf, standins["loads"], OPT_TRUSTEDUSERS=given)
+    assert proc.returncode == 0, proc.stderr
+    assert nixconf.parse(conf.read_text()).get("trusted-users") == expected
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_split_helpers(shell: str) -> None:
+    proc = run_lib(
+        shell,
+        'split_nix_config "$EXTRA"; echo ---; split_list "$LIST"',
+        {"EXTRA": "a = 1\n  b = 2, c = 3\n\nd = /x,/y\n", "LIST": " hello,ripgrep  nixpkgs.jq ,"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    config, items = proc.stdout.split("---\n")
+    assert config.splitlines() == ["a = 1", "b = 2", "c = 3", "d = /x,/y"]
+    assert items.splitlines() == ["hello", "ripgrep", "nixpkgs.jq"]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("mode", ["single-user", "daemon"])
+def test_profile_script(shell: str, tmp_path: Path, mode: str) -> None:
+    """NIX_PATH (quotes and all) unless already set; the profiles on PATH once; NIX_REMOTE for daemon."""
+    profile = tmp_path / "profile.d" / "devnix-nix.sh"
+    bashrc = tmp_path / "bash.bashrc"
+    bashrc.write_text("# an image's bashrc\n")
+    nix_path = "nixpkgs=/it's/here:devnix=/x"
+    env = {
+        "DEVNIX_PROFILE_SCRIPT": str(profile),
+        "DEVNIX_SHELL_RC_FILES": str(bashrc),
+        "OPT_NIXPATH": nix_path,
+        "MODE": mode,
+    }
+    for _ in range(2):  # idempotent
+        proc = run_lib(shell, "write_profile_script", env)
+        assert proc.returncode == 0, proc.stderr
+    assert bashrc.read_text().count(str(profile)) == 2  # one `if [ -r X ]; then . X; fi` line
+    show = 'unset NIX_PATH; . "$P"; . "$P"; printf "%s\\n" "$NIX_PATH" "$PATH" "${NIX_REMOTE-unset}"'
+    proc = subprocess.run(
+        [shell, "-c", show],
+        env={"P": str(profile), "PATH": "/usr/bin:/bin", "HOME": "/home/u"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    got_nix_path, got_path, _ = proc.stdout.splitlines()
+    assert got_nix_path == nix_path
+    assert got_path.split(":").count("/home/u/.nix-profile/bin") == 1
+    assert got_path.split(":").count("/nix/var/nix/profiles/default/bin") == 1
+    assert ("NIX_REMOTE=daemon" in profile.read_text()) is (mode == "daemon")
+    kept = subprocess.run(
+        [shell, "-c", '. "$P"; printf "%s" "$NIX_PATH"'],
+        env={"P": str(profile), "PATH": "/usr/bin:/bin", "NIX_PATH": "mine=/x"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert kept.stdout == "mine=/x"
+
+
+@pytest.mark.parametrize("state", [None, "single-user"])
+def test_entrypoint_without_daemon_only_runs_its_arguments(tmp_path: Path, state: str | None) -> None:
+    if state:
+        (tmp_path / "feature.env").write_text(f"DEVNIX_NIX_MODE={state}\nDEVNIX_NIX_DAEMON=/nonexistent\n")
+    proc = subprocess.run(
+        [str(ENTRYPOINT), "echo", "started"],
+        env={"PATH": "/usr/bin:/bin", "DEVNIX_NIX_SHARE": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "started\n", "")
+

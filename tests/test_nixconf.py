@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from devnix.nixconf import NixOptions, filter_syscalls_off, flakes_enabled, parse, settings
+
+
+def keys(options: NixOptions, emulated: bool) -> dict[str, str]:
+    return {s.key: s.value for s in settings(options, emulated=emulated)}
+
+
+def test_syscall_filter_is_turned_off_only_under_emulation() -> None:
+    assert "filter-syscalls" not in keys(NixOptions(), emulated=False)
+    assert keys(NixOptions(), emulated=True)["filter-syscalls"] == "false"
+
+
+def test_flakes_on_by_default_and_off_on_request() -> None:
+    assert keys(NixOptions(), False)["experimental-features"] == "nix-command flakes"
+    assert "experimental-features" not in keys(NixOptions(flakes=False), False)
+
+
+def test_optional_settings_are_deduplicated() -> None:
+    values = keys(
+        NixOptions(
+            extra_platforms=("aarch64-linux", "aarch64-linux"),
+            trusted_users=("root", "vscode"),
+            substituters=("https://cache.example",),
+            trusted_public_keys=("cache.example-1:abc=",),
+        ),
+        False,
+    )
+    assert values["extra-platforms"] == "aarch64-linux"
+    assert values["trusted-users"] == "root vscode"
+    assert values["extra-substituters"] == "https://cache.example"
+    assert values["extra-trusted-public-keys"] == "cache.example-1:abc="
+
+
+def test_parse_reads_what_settings_render() -> None:
+    text = (
+        "# comment\nfilter-syscalls = false  # trailing\nextra-experimental-features = flakes\n!include x\n"
+    )
+    values = parse(text)
+    assert filter_syscalls_off(values)
+    assert flakes_enabled(values)
+    assert not filter_syscalls_off(parse("filter-syscalls = true\n"))
+    assert not flakes_enabled(parse("experimental-features = nix-command\n"))

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+import re
+
+from devnix.images import parse_ref
+from devnix.nixconf import parse as parse_nixconf
+from devnix.plan import Facts, Known, Plan, Source, decide
+from devnix.platforms import Platform
+from devnix.render import DIRENV_EXTENSION, NIX_EXTENSION, Layout, render
+
+AMD64 = Platform("linux", "amd64")
+ARM64 = Platform("linux", "arm64")
+
+
+def strip_comments(text: str) -> str:
+    # The scaffolds only put comments on lines of their own.
+    return "\n".join(line for line in text.splitlines() if not re.match(r"\s*//", line))
+
+
+def plan_for(engine: Platform, image: tuple[Platform, ...], store: bool = False) -> Plan:
+    return decide(
+        Facts(
+            image=parse_ref("localhost:5000/nix:multi"),
+            image_platforms=Known(image, Source.REGISTRY, "sha256:" + "a" * 64),
+            engine_platform=engine,
+            engine_source=Source.ENGINE,
+            nix_path="nixpkgs=channel:nixos-unstable",
+            store_volume=store,
+        )
+    )
+
+
+def test_native_config_has_no_platform_pin_and_keeps_the_filter() -> None:
+    files = render(plan_for(AMD64, (AMD64, ARM64)), Layout(name="demo"))
+    config = json.loads(strip_comments(files[".devcontainer/devcontainer.json"]))
+    assert config["image"] == "localhost:5000/nix:multi"
+    assert "runArgs" not in config
+    assert config["containerEnv"]["NIX_PATH"] == "nixpkgs=channel:nixos-unstable"
+    assert config["containerEnv"]["NIX_USER_CONF_FILES"].endswith("/.devcontainer/nix.conf")
+    assert config["customizations"]["vscode"]["extensions"] == [NIX_EXTENSION]
+    nixconf = parse_nixconf(files[".devcontainer/nix.conf"])
+    assert "filter-syscalls" not in nixconf
+    assert nixconf["experimental-features"] == "nix-command flakes"
+
+
+def test_emulated_config_pins_the_platform_and_turns_the_filter_off() -> None:
+    files = render(plan_for(AMD64, (ARM64,)), Layout(name="demo", dockerfile=True))
+    config = json.loads(strip_comments(files[".devcontainer/devcontainer.json"]))
+    assert config["runArgs"] == ["--platform=linux/arm64"]
+    assert config["build"] == {"dockerfile": "Dockerfile", "options": ["--platform=linux/arm64"]}
+    assert "image" not in config
+    assert "FROM --platform=linux/arm64 localhost:5000/nix:multi" in files[".devcontainer/Dockerfile"]
+    assert parse_nixconf(files[".devcontainer/nix.conf"])["filter-syscalls"] == "false"
+
+
+def test_store_volume_pins_the_image_digest_it_is_keyed_to() -> None:
+    files = render(plan_for(AMD64, (AMD64,), store=True), Layout(name="demo"))
+    config = json.loads(strip_comments(files[".devcontainer/devcontainer.json"]))
+    assert config["image"].endswith("@sha256:" + "a" * 64)
+    (mount,) = config["mounts"]
+    assert "target=/nix" in mount and "aaaaaaaaaaaaaaaa" in mount and "${devcontainerId}" in mount
+
+
+def test_flake_and_direnv_add_their_files_and_extension() -> None:
+    files = render(
+        plan_for(AMD64, (AMD64,)), Layout(name="demo", flake=True, direnv=True, write_flake_nix=True)
+    )
+    assert set(files) >= {".envrc", "flake.nix", ".devcontainer/post-create.sh"}
+    assert "use flake" in files[".envrc"]
+    assert "nix develop --command true" in files[".devcontainer/post-create.sh"]
+    config = json.loads(strip_comments(files[".devcontainer/devcontainer.json"]))
+    assert DIRENV_EXTENSION in config["customizations"]["vscode"]["extensions"]
+    assert config["postCreateCommand"] == "bash .devcontainer/post-create.sh"
+
+
+def test_flake_without_direnv_opens_terminals_in_the_dev_shell() -> None:
+    files = render(plan_for(AMD64, (AMD64,)), Layout(name="demo", flake=True))
+    config = json.loads(strip_comments(files[".devcontainer/devcontainer.json"]))
+    settings = config["customizations"]["vscode"]["settings"]
+    assert settings["terminal.integrated.defaultProfile.linux"] == "nix develop"
+    assert "flake.nix" not in files
+
+
+def test_names_with_quotes_stay_valid_json() -> None:
+    files = render(plan_for(AMD64, (AMD64,)), Layout(name='we"ird\\name'))
+    config = json.loads(strip_comments(files[".devcontainer/devcontainer.json"]))
+    assert config["name"] == 'we"ird\\name'
