@@ -160,6 +160,42 @@ def init(
         emit(result, as_json, init_command.describe)
 
 
+# --- devnix validate --------------------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    path: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(help="devcontainer.json, or a folder with .devcontainer/ (default: .)."),
+    ] = None,
+    schema_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--schema-dir",
+            help="Folder with the spec's devContainer*.schema.json (default: $DEVNIX_SCHEMA_DIR, "
+            "else downloaded once into the cache).",
+        ),
+    ] = None,
+    platform: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--platform", help="The Docker engine's platform, for the Nix checks."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a devcontainer.json: JSONC syntax, the official schema, and Nix pitfalls."""
+    with handle_errors():
+        from devnix.commands import validate as validate_command
+
+        options = validate_command.ValidateOptions(
+            path=path, schema_dir=schema_dir, engine_platform=platform
+        )
+        result = validate_command.run(options)
+        emit(result, as_json, validate_command.describe)
+        if result.exit_code:
+            raise typer.Exit(result.exit_code)
+
+
 # --- devnix manifest ---------------------------------------------------------------------------------
 
 manifest_app = typer.Typer(
@@ -246,6 +282,184 @@ def doctor(
         raise typer.Exit(EngineError.exit_code)
     if result.failed:
         raise typer.Exit(1)
+
+
+# --- devnix publish ---------------------------------------------------------------------------------
+
+
+@app.command()
+def publish(
+    kind: Annotated[str, typer.Argument(metavar="KIND", help="features or templates.")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SRC", help="The collection's src/ folder (src/<id>/...), or one item's folder."
+        ),
+    ],
+    namespace: Annotated[
+        str, typer.Option("--namespace", help="Collection namespace in the registry, e.g. owner/repo.")
+    ],
+    registry: Annotated[
+        str, typer.Option("--registry", help="Registry host[:port] (credentials from the Docker config).")
+    ] = "ghcr.io",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Publish a version below the published one, or replace a changed one."),
+    ] = False,
+    insecure: InsecureOption = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read the registry and say what would be pushed; push nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Push a devcontainer Feature or Template collection to an OCI registry (semver tags, metadata)."""
+    with handle_errors():
+        from devnix.commands import publish as publish_command
+
+        options = publish_command.PublishOptions(
+            kind=kind,
+            source=source,
+            registry=registry,
+            namespace=namespace,
+            force=force,
+            insecure=insecure,
+            dry_run=dry_run,
+        )
+        result = publish_command.run(options)
+        emit(result, as_json, publish_command.describe)
+
+
+# --- devnix bootstrap --------------------------------------------------------------------------------
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bootstrap(
+    ctx: typer.Context,
+    flake: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--flake",
+            help="Flake output that is a Docker image: DIR#ATTR, path:DIR#ATTR or any flake ref "
+            "(default: lucernae/docker-nixpkgs' nix image for the system).",
+        ),
+    ] = None,
+    system: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--system", help="Nix system to build for (default: the Docker engine's)."),
+    ] = None,
+    builder_image: Annotated[
+        str, typer.Option("--builder-image", help="Nix image that runs the build.")
+    ] = "docker.io/nixos/nix:latest",
+    builder_platform: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--builder-platform",
+            help="Platform of the builder image (default: the local copy's; linux/amd64 when pulling).",
+        ),
+    ] = None,
+    tag: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--tag", help="Name for the image (default: devnix/nix:<system>)."),
+    ] = None,
+    push: Annotated[bool, typer.Option("--push", help="Push the tag after verifying it.")] = False,
+    store_volume: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--store-volume", help="Volume for the builder's /nix (default: one per builder)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build a Nix image for the engine's platform from a flake in a (possibly emulated) builder.
+
+    Nix settings pass through to `nix build` as --option NAME VALUE (e.g. --option substituters '').
+    """
+    with handle_errors():
+        from devnix.bootstrap import NixBuildError, parse_nix_options
+        from devnix.commands import bootstrap as bootstrap_command
+
+        options = bootstrap_command.BootstrapOptions(
+            flake=flake,
+            system=system,
+            builder_image=builder_image,
+            builder_platform=builder_platform,
+            tag=tag,
+            push=push,
+            nix_options=parse_nix_options(list(ctx.args)),
+            store_volume=store_volume,
+        )
+        with _bootstrap_progress() as on_event:
+            try:
+                result = bootstrap_command.run(options, on_event)
+            except NixBuildError as error:
+                # Nix's own words first, then the one line (from handle_errors) saying what failed.
+                for line in error.log_tail:
+                    typer.echo(f"  | {line}", err=True)
+                raise
+        emit(result, as_json, bootstrap_command.describe)
+
+
+@contextmanager
+def _bootstrap_progress() -> Iterator[Callable[[Any], None]]:
+    """Show bootstrap's step events on stderr: rich progress bars on a terminal, plain lines otherwise."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+
+        def plain(event: Any) -> None:
+            if event.kind == "done":
+                typer.echo(f"[{event.title}] done in {event.seconds:.1f} s: {event.text}", err=True)
+            elif event.kind == "skip":
+                typer.echo(f"[{event.title}] skipped: {event.text}", err=True)
+            elif event.kind == "fail":
+                typer.echo(f"[{event.title}] failed after {event.seconds:.1f} s", err=True)
+
+        yield plain
+        return
+
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    progress = Progress(
+        SpinnerColumn(finished_text="[green]done[/]"),
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=24),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[note]}"),
+        console=console,
+        transient=False,
+    )
+    tasks: dict[str, Any] = {}
+
+    def show(event: Any) -> None:
+        task = tasks.get(event.step)
+        if event.kind == "start":
+            tasks[event.step] = progress.add_task(event.title, total=None, note="")
+        elif task is None and event.kind == "skip":
+            tasks[event.step] = progress.add_task(event.title, total=1, completed=1, note=event.text)
+            progress.stop_task(tasks[event.step])
+        elif task is None:
+            return
+        elif event.kind == "progress":
+            progress.update(task, completed=event.completed, total=event.total or None)
+        elif event.kind == "log":
+            progress.update(task, note=event.text[-70:])
+        elif event.kind == "done":
+            total = progress.tasks[task].total or 1
+            progress.update(task, total=total, completed=total, note=event.text[-70:])
+            progress.stop_task(task)
+        elif event.kind == "fail":
+            progress.update(task, description=f"[red]{event.title} (failed)[/]")
+            progress.stop_task(task)
+
+    with progress:
+        yield show
 
 
 def main() -> None:

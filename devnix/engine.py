@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import socket
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -466,3 +467,332 @@ def version_answer(*, timeout: float = QUICK_TIMEOUT) -> dict[str, Any]:
     if status != 200 or not isinstance(answer, dict):
         raise EngineError(f"the Docker engine answered /version with HTTP {status}")
     return answer
+
+
+# --- bootstrap: long-lived builder containers, exec streams, archives, load, tag, push, volumes -------
+#
+# These use the SDK with a long socket timeout: a `nix build` may print nothing for minutes, and an
+# image of hundreds of MB streams for a while. Every byte stream here is a generator consumed chunk by
+# chunk, so nothing the size of an image is ever held in memory.
+
+BOOTSTRAP_LABEL = "org.devnix.bootstrap"
+STREAM_TIMEOUT = 6 * 3600.0
+
+
+@dataclass
+class ExecStream:
+    """A command running in a container: iterate for ``(stdout, stderr)`` chunks; then ``exit_code``.
+
+    Made by :func:`exec_stream`. ``exit_code`` is read from the engine once the output has ended (the
+    high-level ``exec_run(stream=True)`` cannot tell it).
+    """
+
+    exec_id: str
+    _chunks: Iterator[tuple[bytes | None, bytes | None]]
+    _api: Any
+
+    def __iter__(self) -> Iterator[tuple[bytes | None, bytes | None]]:
+        return self._chunks
+
+    @property
+    def exit_code(self) -> int | None:
+        answer = self._api.exec_inspect(self.exec_id)
+        if answer.get("Running"):
+            return None
+        code = answer.get("ExitCode")
+        return int(code) if code is not None else None
+
+
+def _sdk_errors() -> tuple[type[BaseException], ...]:
+    import docker.errors
+    import requests.exceptions
+
+    return (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
+def _sdk_message(error: BaseException) -> str:
+    explanation = getattr(error, "explanation", None)
+    return str(explanation or error).strip() or type(error).__name__
+
+
+def _stream_client() -> Any:
+    return client(timeout=STREAM_TIMEOUT).api
+
+
+def image_details(reference: str, *, timeout: float = QUICK_TIMEOUT) -> dict[str, Any] | None:
+    """The engine's whole inspect answer for an image (Id, Architecture, RepoTags ...), or None."""
+    status, answer = _api_get(f"/images/{quote(reference, safe='/:@')}/json", timeout=timeout)
+    if status == 404 or not isinstance(answer, dict):
+        return None
+    if status != 200:
+        raise EngineError(f"the Docker engine answered HTTP {status} about image {reference}")
+    return answer
+
+
+def image_ids(*, timeout: float = QUICK_TIMEOUT) -> set[str]:
+    """The ids of every image the engine holds (to tell, after a load, whether an image is new)."""
+    status, listing = _api_get("/images/json?all=1", timeout=timeout)
+    if status != 200 or not isinstance(listing, list):
+        raise EngineError(f"the Docker engine answered /images/json with HTTP {status}")
+    return {str(entry.get("Id")) for entry in listing if isinstance(entry, dict)}
+
+
+def pull_with_progress(
+    reference: str, *, platform: str | None, on_event: Callable[[dict[str, Any]], None] | None = None
+) -> None:
+    """Pull one platform of an image, passing each progress event on; errors in the stream raise."""
+    from devnix.images import parse_ref
+
+    ref = parse_ref(reference)
+    api = _stream_client()
+    try:
+        for event in api.pull(
+            f"{ref.registry}/{ref.repository}", tag=ref.reference, platform=platform, stream=True, decode=True
+        ):
+            if not isinstance(event, dict):
+                continue
+            message = stream_error(event)
+            if message:
+                raise EngineError(f"pulling {reference} failed: {message}")
+            if on_event is not None:
+                on_event(event)
+    except _sdk_errors() as error:
+        raise EngineError(f"pulling {reference} failed: {_sdk_message(error)}") from None
+
+
+def stream_error(event: dict[str, Any]) -> str | None:
+    """The error inside one event of a pull, push or load stream (the engine answers 200 regardless)."""
+    detail = event.get("errorDetail")
+    if isinstance(detail, dict) and detail.get("message"):
+        return str(detail["message"]).strip()
+    if event.get("error"):
+        return str(event["error"]).strip()
+    return None
+
+
+def create_container(
+    image: str,
+    command: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+    volumes: dict[str, str] | None = None,
+    platform: str | None = None,
+    stdin_once: bool = False,
+    auto_remove: bool = False,
+) -> str:
+    """Create (not start) a container with no network besides the default bridge; return its id.
+
+    ``volumes`` maps named volumes to paths in the container (an empty volume is filled from the
+    image's content at that path, by the engine). ``stdin_once`` opens stdin for one attachment: with
+    :func:`attach_stdin` the container's main process sees end-of-file when that attachment closes.
+    """
+    spec: dict[str, Any] = {
+        "Image": image,
+        "Entrypoint": command[:1],
+        "Cmd": command[1:],
+        "Env": [f"{key}={value}" for key, value in (env or {}).items()],
+        "Labels": labels or {},
+        "AttachStdin": stdin_once,
+        "OpenStdin": stdin_once,
+        "StdinOnce": stdin_once,
+        "Tty": False,
+        "HostConfig": {
+            "AutoRemove": auto_remove,
+            "Mounts": [
+                {"Type": "volume", "Source": name, "Target": target, "ReadOnly": False}
+                for name, target in (volumes or {}).items()
+            ],
+        },
+    }
+    return create_container_raw(spec, platform=platform)
+
+
+def create_container_raw(spec: dict[str, Any], *, platform: str | None = None, timeout: float = 30.0) -> str:
+    """Create a container from a raw ``/containers/create`` body (fields the SDK does not offer)."""
+    query = f"?platform={quote(platform, safe='')}" if platform else ""
+    status, answer = _api_json("POST", f"/containers/create{query}", body=spec, timeout=timeout)
+    if status != 201 or not isinstance(answer, dict) or not answer.get("Id"):
+        raise EngineError(
+            f"could not create a container from {spec.get('Image')}: {_engine_message(answer)}"
+        )
+    return str(answer["Id"])
+
+
+def attach_stdin(container: str) -> Any:
+    """Attach to a created container's stdin and return the socket; keep it open while it should run.
+
+    With ``StdinOnce`` the engine closes the container's stdin when this socket closes, including when
+    the process holding it is killed: a main process that reads stdin (``cat``) then ends, and an
+    auto-removed container goes away. A dead man's switch that needs no cleanup code to run.
+    """
+    api = _stream_client()
+    try:
+        return api.attach_socket(container, params={"stdin": 1, "stream": 1})
+    except _sdk_errors() as error:
+        raise EngineError(f"could not attach to container {container[:12]}: {_sdk_message(error)}") from None
+
+
+def start_container(container: str) -> None:
+    status, data = _api_raw("POST", f"/containers/{container}/start", timeout=60.0)
+    if status not in (204, 304):
+        raise EngineError(f"could not start container {container[:12]}: {_engine_message(None, data)}")
+
+
+def remove_container(container: str) -> None:
+    """Force-remove a container and its anonymous volumes; a container already gone is fine."""
+    status, data = _api_raw("DELETE", f"/containers/{container}?force=1&v=1", timeout=60.0)
+    if status not in (204, 404, 409):  # 409: removal already in progress (auto-remove)
+        raise EngineError(f"could not remove container {container[:12]}: {_engine_message(None, data)}")
+
+
+def containers_with_label(label: str, *, timeout: float = QUICK_TIMEOUT) -> list[dict[str, Any]]:
+    """Containers (running or not) that carry ``label`` (``key`` or ``key=value``)."""
+    filters = quote(json.dumps({"label": [label]}), safe="")
+    status, listing = _api_get(f"/containers/json?all=1&filters={filters}", timeout=timeout)
+    if status != 200 or not isinstance(listing, list):
+        raise EngineError(f"the Docker engine answered /containers/json with HTTP {status}")
+    return [entry for entry in listing if isinstance(entry, dict)]
+
+
+def exec_stream(
+    container: str, command: list[str], *, env: dict[str, str] | None = None, workdir: str | None = None
+) -> ExecStream:
+    """Start ``command`` in a running container and stream its stdout and stderr apart."""
+    api = _stream_client()
+    try:
+        created = api.exec_create(
+            container, command, stdout=True, stderr=True, environment=env or None, workdir=workdir
+        )
+        chunks = api.exec_start(created["Id"], stream=True, demux=True)
+    except _sdk_errors() as error:
+        raise EngineError(f"could not run {command[0]} in the builder: {_sdk_message(error)}") from None
+    return ExecStream(str(created["Id"]), iter(chunks), api)
+
+
+def exec_output(
+    container: str, command: list[str], *, env: dict[str, str] | None = None
+) -> tuple[int | None, bytes, bytes]:
+    """Run a short command in a running container: (exit code, stdout, stderr)."""
+    run = exec_stream(container, command, env=env)
+    out, err = bytearray(), bytearray()
+    for stdout, stderr in run:
+        out += stdout or b""
+        err += stderr or b""
+    return run.exit_code, bytes(out), bytes(err)
+
+
+def put_archive(container: str, path: str, chunks: Iterable[bytes]) -> None:
+    """Unpack a tar stream (chunks from a generator, sent as they come) at ``path`` in a container."""
+    api = _stream_client()
+    try:
+        api.put_archive(container, path, chunks)
+    except _sdk_errors() as error:
+        raise EngineError(f"could not copy into container {container[:12]}: {_sdk_message(error)}") from None
+
+
+def load_image(chunks: Iterable[bytes]) -> list[dict[str, Any]]:
+    """``docker load`` from a generator of docker-archive bytes (plain or compressed); return its events.
+
+    The engine decompresses and unpacks as the bytes arrive; errors come inside its answer.
+    """
+    api = _stream_client()
+    events: list[dict[str, Any]] = []
+    try:
+        for event in api.load_image(chunks):
+            if not isinstance(event, dict):
+                continue
+            message = stream_error(event)
+            if message:
+                raise EngineError(f"the engine could not load the image: {message}")
+            events.append(event)
+    except _sdk_errors() as error:
+        raise EngineError(f"the engine could not load the image: {_sdk_message(error)}") from None
+    return events
+
+
+def tag_image(image: str, reference: str) -> None:
+    """Point ``reference`` (``repo[:tag]``) at ``image`` (an id or another reference)."""
+    from devnix.images import parse_ref
+
+    ref = parse_ref(reference)
+    repository = ref.familiar.rsplit(":", 1)[0] if ref.tag else ref.familiar
+    query = f"repo={quote(repository, safe='')}&tag={quote(ref.tag or 'latest', safe='')}"
+    status, data = _api_raw("POST", f"/images/{quote(image, safe=':')}/tag?{query}", timeout=30.0)
+    if status not in (200, 201):
+        raise EngineError(f"could not tag {image[:19]} as {reference}: {_engine_message(None, data)}")
+
+
+def remove_image(reference: str, *, force: bool = False) -> bool:
+    """Remove a tag (the image too when it was its last name); False when there was nothing to remove.
+
+    An image still used by a container, or named by a digest of another tag, stays (409 is not an
+    error here: the caller only wants its own name gone).
+    """
+    query = "?force=1" if force else ""
+    status, data = _api_raw("DELETE", f"/images/{quote(reference, safe='/:@')}{query}", timeout=60.0)
+    if status == 200:
+        return True
+    if status in (404, 409):
+        return False
+    raise EngineError(f"could not remove image {reference}: {_engine_message(None, data)}")
+
+
+def push_image(
+    reference: str, *, on_event: Callable[[dict[str, Any]], None] | None = None
+) -> str | None:
+    """Push a local tag with the Docker config's credentials; return the pushed manifest digest.
+
+    The engine answers 200 and reports failures (unreachable registry, refused credentials) inside the
+    stream; those raise :class:`EngineError` here.
+    """
+    from devnix.images import parse_ref
+
+    ref = parse_ref(reference)
+    repository = ref.familiar.rsplit(":", 1)[0] if ref.tag else ref.familiar
+    api = _stream_client()
+    digest: str | None = None
+    try:
+        for event in api.push(repository, tag=ref.tag or "latest", stream=True, decode=True):
+            if not isinstance(event, dict):
+                continue
+            message = stream_error(event)
+            if message:
+                raise EngineError(f"pushing {reference} failed: {message}")
+            aux = event.get("aux")
+            if isinstance(aux, dict) and aux.get("Digest"):
+                digest = str(aux["Digest"])
+            if on_event is not None:
+                on_event(event)
+    except _sdk_errors() as error:
+        raise EngineError(f"pushing {reference} failed: {_sdk_message(error)}") from None
+    return digest
+
+
+def volume_details(name: str, *, timeout: float = QUICK_TIMEOUT) -> dict[str, Any] | None:
+    status, answer = _api_get(f"/volumes/{quote(name, safe='')}", timeout=timeout)
+    if status == 404 or not isinstance(answer, dict):
+        return None
+    if status != 200:
+        raise EngineError(f"the Docker engine answered HTTP {status} about volume {name}")
+    return answer
+
+
+def create_volume(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """Create a named volume (creating one that exists returns it unchanged)."""
+    status, answer = _api_json(
+        "POST", "/volumes/create", body={"Name": name, "Labels": labels}, timeout=30.0
+    )
+    if status not in (200, 201) or not isinstance(answer, dict):
+        raise EngineError(f"could not create volume {name}: {_engine_message(answer)}")
+    return answer
+
+
+def remove_volume(name: str) -> bool:
+    """Remove a volume; False when it is gone already or still in use."""
+    status, data = _api_raw("DELETE", f"/volumes/{quote(name, safe='')}", timeout=60.0)
+    if status == 204:
+        return True
+    if status in (404, 409):
+        return False
+    raise EngineError(f"could not remove volume {name}: {_engine_message(None, data)}")

@@ -16,12 +16,15 @@ Why hand-written: the libraries tried (see the project's ENVIRONMENT notes) eith
 positions (``json-with-comments``, ``pyjson5``), or round-trip but clash with the ``json5`` module and
 quote new strings with ``repr()`` (``json-five``). A scanner for this small grammar is ~200 lines.
 
-Why two readers: the scanner is iterative (a 10,000-level document gets a clean error, never a
-``RecursionError``) and regex-driven, but it is still Python, about 1 µs per token. Most files that
-are plain JSON are read by the stdlib's C decoder instead (~20x faster; a 10 MB file in ~0.2 s) and
-scanned for positions only when someone asks for one. Both readers build values the same way
-(``json.loads`` for escaped strings, ``int``/``float`` for numbers, the last duplicate key wins), and
-the property tests check that they agree.
+Why two readers: values come from a fast reader that blanks comments and trailing commas without
+moving any offset (two regex passes in C) and hands the rest to the stdlib's C decoder, so a 10 MB
+file with a comment on every line reads in about a second and plain JSON in a third of that. The
+positions, the comments and every error message come from an iterative scanner (a 10,000-level
+document gets a clean error, never a ``RecursionError``), which costs about 1 µs per token and runs
+only when a position is asked for or the fast reader declines (an error, or nesting past
+``MAX_DEPTH``). Both build values alike (``json.loads`` for escaped strings, ``int``/``float`` for
+numbers, the last duplicate key wins), and the property tests check that they accept the same texts
+and read the same values.
 
 Offsets index the text as given (a leading BOM counts as one character); lines and columns are
 1-based and count code points.
@@ -34,19 +37,20 @@ import gc
 import json
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from devnix.errors import DevnixError, FileSystemError
 
-Key = Union[str, int]  # noqa: UP007 - a runtime alias; X | Y needs Python 3.10 only in annotations
+Key = str | int
 JsonPath = tuple[Key, ...]
 
 BOM = "\ufeff"
-# Far deeper than any real config; low enough that code walking the value recursively
-# (json.dumps, a schema validator) can never hit Python's recursion limit or a native stack limit.
-MAX_DEPTH = 256
+# Far deeper than any real config (they nest 5 or 6 levels); low enough that code walking the value
+# recursively never hits a limit: Python's (~1000 frames), jsonschema-rs's (255 levels).
+MAX_DEPTH = 128
 
 
 class JsoncSyntaxError(DevnixError):
@@ -134,7 +138,6 @@ _TOKEN = re.compile(
 )
 _STRING, _PUNCT, _NUMBER, _LITERAL, _COMMENT, _END, _OTHER = 1, 2, 3, 6, 7, 8, 9
 _LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
-_KINDS = {_STRING: "string", _NUMBER: "number"}
 
 # What the scanner expects next.
 _VALUE, _ITEM_OR_CLOSE, _KEY_OR_CLOSE, _COLON, _COMMA_OR_CLOSE, _NOTHING = range(6)
@@ -147,30 +150,27 @@ _EXPECTED = {
 }
 
 
+# The first thing that stops a string from matching _TOKEN's string pattern.
+_STRING_TROUBLE = re.compile(r'["\x00-\x1f]|\\(?:u[0-9a-fA-F]{4}|["\\/bfnrt])?')
+
+
 def _string_error(text: str, start: int) -> tuple[str, int]:
     """Why the string starting at ``start`` does not match: the message and the offset to blame."""
     pos = start + 1
-    while pos < len(text):
-        char = text[pos]
-        if char == '"':
-            break
-        if char in "\r\n":
+    while True:
+        trouble = _STRING_TROUBLE.search(text, pos)
+        if trouble is None or trouble.group() in "\r\n":
             return "unterminated string", start
-        if char < " ":
-            return f"control character U+{ord(char):04X} in string (escape it)", pos
-        if char == "\\":
-            escape = text[pos + 1 : pos + 2]
-            if escape == "u":
-                if not re.fullmatch(r"[0-9a-fA-F]{4}", text[pos + 2 : pos + 6]):
-                    return "invalid \\u escape in string", pos
-                pos += 6
-                continue
-            if escape not in ('"', "\\", "/", "b", "f", "n", "r", "t"):
-                return f"invalid escape {text[pos : pos + 2]!r} in string", pos
-            pos += 2
-            continue
-        pos += 1
-    return "unterminated string", start
+        found, at = trouble.group(), trouble.start()
+        if found == "\\":
+            if text.startswith("\\u", at):
+                return "invalid \\u escape in string", at
+            return f"invalid escape {text[at : at + 2]!r} in string", at
+        if len(found) == 1 and found < " ":
+            return f"control character U+{ord(found):04X} in string (escape it)", at
+        if found == '"':  # pragma: no cover - the string matched after all
+            return "unterminated string", start
+        pos = trouble.end()  # a good escape
 
 
 class _Scanner:
@@ -230,7 +230,7 @@ class _Scanner:
                 continue
             char = text[begin] if group == _PUNCT else ""
             if expect <= _ITEM_OR_CLOSE:  # a value may start here
-                if group == _STRING or group == _NUMBER or group == _LITERAL:
+                if group in (_STRING, _NUMBER, _LITERAL):
                     word = token.group(group)
                     if group == _STRING:
                         value: Any = json.loads(word) if "\\" in word else word[1:-1]
@@ -326,31 +326,27 @@ def _show(text: str, pos: int) -> str:
 
 def _scan(text: str) -> tuple[Any, dict[JsonPath, Node], list[tuple[int, int]]]:
     scanner = _Scanner(text)
-    # The scanner allocates a few objects per token and frees none: pausing the cyclic collector,
-    # which would otherwise re-walk them again and again, halves the time for a large file.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with _collector_paused():
         value = scanner.document(1 if text.startswith(BOM) else 0)
-    finally:
-        if paused:
-            gc.enable()
     return value, scanner.nodes, scanner.comments
 
 
-def _too_deep(value: Any) -> bool:
-    """Whether ``value`` nests more than MAX_DEPTH containers (iteratively: it may be very deep)."""
-    if not isinstance(value, (dict, list)):
-        return False
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        current, depth = stack.pop()
-        for child in current.values() if isinstance(current, dict) else current:
-            if isinstance(child, (dict, list)):
-                if depth >= MAX_DEPTH:
-                    return True
-                stack.append((child, depth + 1))
-    return False
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_INNERMOST = re.compile(r"\[\]|\{\}")
+
+
+def _too_deep(skeleton: str) -> bool:
+    """Whether the brackets of ``skeleton`` (strings and comments blanked) nest past MAX_DEPTH.
+
+    Each pass deletes the innermost pairs, one level, in C; a wide file takes as many passes as it is
+    deep (a few), a 10,000-deep one stops after MAX_DEPTH passes.
+    """
+    brackets = _NOT_BRACKET.sub("", skeleton)
+    for _ in range(MAX_DEPTH):
+        if not brackets:
+            return False
+        brackets = _INNERMOST.sub("", brackets)
+    return bool(brackets)
 
 
 def _reject_constant(name: str) -> Any:
@@ -375,12 +371,13 @@ class Document:
         text: str,
         value: Any,
         nodes: dict[JsonPath, Node] | None,
-        comment_spans: list[tuple[int, int]],
+        comment_spans: list[tuple[int, int]] | None,
     ) -> None:
         self.text = text
         self.value = value
+        # Both None when the fast reader read the value: the scanner fills them in on first use.
         self._nodes = nodes
-        self._comment_spans = comment_spans
+        self._comments = comment_spans
         self._line_starts: list[int] | None = None
 
     @property
@@ -391,14 +388,21 @@ class Document:
     def nodes(self) -> dict[JsonPath, Node]:
         """Every value by JSON path (scanned on first use when the fast reader read the value)."""
         if self._nodes is None:
-            _, self._nodes, self._comment_spans = _scan(self.text)
+            _, self._nodes, self._comments = _scan(self.text)
         return self._nodes
 
     @property
+    def comment_spans(self) -> list[tuple[int, int]]:
+        """Offsets of every comment: (start, end)."""
+        if self._comments is None:
+            _, self._nodes, self._comments = _scan(self.text)
+        return self._comments
+
+    @property
     def comments(self) -> list[Comment]:
-        self.nodes  # noqa: B018 - scanning also finds the comments
+        """Every comment, in text order."""
         result = []
-        for start, end in self._comment_spans:
+        for start, end in self.comment_spans:
             line, column = self.position(start)
             result.append(Comment(self.text[start:end], start, end, line, column))
         return result
@@ -433,18 +437,70 @@ class Document:
 
 def parse(text: str) -> Document:
     """Read JSONC; raise :class:`JsoncSyntaxError` with the line and column of the first problem."""
-    body = text[1:] if text.startswith(BOM) else text
-    # Fast path: plain JSON (no comment, no trailing comma) is read by the C decoder.
+    with _collector_paused():
+        try:
+            value = _fast_read(text[1:] if text.startswith(BOM) else text)
+        except (ValueError, RecursionError):
+            # Not JSONC, too deep, or something the fast reader does not vouch for: the scanner
+            # reads it or says where it goes wrong.
+            value, nodes, comments = _scan(text)
+            return Document(text, value, nodes, comments)
+    return Document(text, value, None, None)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while reading.
+
+    Reading allocates containers and frees none, so the collector would walk the growing heap again
+    and again for nothing: pausing it halves the time for a large file.
+    """
+    paused = gc.isenabled()
+    gc.disable()
     try:
-        value = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        pass
-    else:
-        if not _too_deep(value):
-            return Document(text, value, None, [])
-    # JSONC, or an error to locate: the scanner reads it or says where it goes wrong.
-    value, nodes, comments = _scan(text)
-    return Document(text, value, nodes, comments)
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+# Strings and comments, for the fast reader. Its string pattern is laxer than _TOKEN's (any escape,
+# any control character but a newline): json.loads judges the strings, which it reads as they are.
+_SPLIT = re.compile(r'("[^"\\\n]*(?:\\.[^"\\\n]*)*"|//[^\r\n]*|/\*[^*]*\*+(?:[^/*][^*]*\*+)*/)')
+_TRAILING_COMMA = re.compile(r",(?=[ \t\r\n]*[}\]])")
+_EMPTY_THEN_COMMA = re.compile(r"[\[{][ \t\r\n]*,")
+_NOT_NEWLINE = re.compile(r"[^\r\n]")
+
+
+def _fast_read(body: str) -> Any:
+    """The value of a JSONC text at C speed, or ValueError: the scanner then reads it or finds the error.
+
+    Comments become blanks (their newlines kept) and trailing commas a space, so positions do not
+    move, then the C decoder reads the result. It accepts nothing the scanner rejects: a string the
+    split pattern misreads has a raw newline in it (that is the only way it fails to match), and the
+    blanks keep that newline, where json.loads refuses it; comments are never glued to the tokens
+    around them; ``[,]`` and ``{,}`` are refused here. The property tests check both readers agree.
+    """
+    parts = _SPLIT.split(body)
+    found = parts[1::2]  # strings and comments; parts[0::2] is the text between them
+    parts[1::2] = [
+        m if m[0] == '"' else " " * len(m) if m[1] == "/" else _NOT_NEWLINE.sub(" ", m) for m in found
+    ]
+    cleaned = "".join(parts)
+    # Where the structure is, strings blanked too: the commas and brackets left are the real ones.
+    parts[1::2] = ['"' + " " * (len(m) - 2) + '"' if m[0] == '"' else " " * len(m) for m in found]
+    skeleton = "".join(parts)
+    if _EMPTY_THEN_COMMA.search(skeleton):
+        raise ValueError("a comma with nothing before it")
+    if _too_deep(skeleton):
+        raise ValueError(f"nesting deeper than {MAX_DEPTH} levels")
+    # Blank each trailing comma; the skeleton and the cleaned text have the same offsets.
+    pieces, last = [], 0
+    for match in _TRAILING_COMMA.finditer(skeleton):
+        pieces += [cleaned[last : match.start()], " "]
+        last = match.end()
+    pieces.append(cleaned[last:])
+    return json.loads("".join(pieces), parse_constant=_reject_constant)
 
 
 def read_file(path: Path) -> str:
@@ -496,10 +552,11 @@ class Edit:
 
 
 def apply_edits(text: str, edits: Sequence[Edit]) -> str:
-    """Apply non-overlapping edits (in any order)."""
+    """Apply non-overlapping edits; insertions at the same offset keep their order."""
     parts: list[str] = []
     last = len(text)
-    for edit in sorted(edits, key=lambda e: (e.offset, e.length), reverse=True):
+    ordered = sorted(enumerate(edits), key=lambda pair: (pair[1].offset, pair[0]), reverse=True)
+    for _, edit in ordered:
         end = edit.offset + edit.length
         if end > last:
             raise ValueError("overlapping edits")
@@ -589,7 +646,7 @@ def _insertion_edits(
     edits = [] if last.comma >= 0 else [Edit(last.end, 0, ",")]
     # Put the new line after whatever ends the last child's line (a comment about it stays with it).
     pos = after
-    comment_ends = dict(document._comment_spans)
+    comment_ends = dict(document.comment_spans)
     while True:
         pos = _BLANKS.match(text, pos).end()  # type: ignore[union-attr]  # matches always
         end = comment_ends.get(pos)
@@ -672,7 +729,7 @@ def edits_for_remove(document: Document, path: Sequence[Key]) -> list[Edit]:
         # The new last child loses its comma, unless the file writes trailing commas.
         if not detect_style(document).trailing_commas:
             gap = (previous.comma, start)
-            if any(gap[0] < c_start < gap[1] for c_start, _ in document._comment_spans):
+            if any(gap[0] < c_start < gap[1] for c_start, _ in document.comment_spans):
                 edits.append(Edit(previous.comma, 1, ""))
             else:
                 start = previous.comma
@@ -682,7 +739,10 @@ def edits_for_remove(document: Document, path: Sequence[Key]) -> list[Edit]:
     assert tail is not None
     if text[line_start:start].strip(" \t") == "" and tail.group(1) is not None:
         start, end = line_start, tail.end()
-    elif tail.group(1) is None and not text.startswith(("}", "]"), tail.end()):
+    elif tail.group(1) is not None or text.startswith(("}", "]"), tail.end()):
+        # Nothing left after it on its line: no blanks left dangling before it either.
+        start = line_start + len(text[line_start:start].rstrip(" \t"))
+    else:
         end = tail.end()  # `{"a": 1, "b": 2}` -> `{"b": 2}`: no stray space
     edits.append(Edit(start, end - start, ""))
     return _keep_comments(edits, document, node)
@@ -693,9 +753,11 @@ def _keep_comments(edits: list[Edit], document: Document, node: Node) -> list[Ed
     kept: list[Edit] = []
     for edit in edits:
         pieces = [(edit.offset, edit.offset + edit.length)]
-        for c_start, c_end in document._comment_spans:
+        for c_start, c_end in document.comment_spans:
             if node.member_start <= c_start < node.end:
                 continue
+            if document.text.startswith("//", c_start):  # its newline ends it: keep that too
+                c_end += 2 if document.text.startswith("\r\n", c_end) else 1
             next_pieces = []
             for start, end in pieces:
                 if start <= c_start and c_end <= end:
@@ -757,13 +819,25 @@ def append_unique(text: str, path: Sequence[Key], item: Any) -> str:
     return apply_edits(text, edits_for_set(document, (*path, len(current)), item))
 
 
-def walk(value: Any) -> Iterator[tuple[JsonPath, Any]]:
-    """Every (path, value) pair under ``value``, parents first, iteratively."""
-    stack: list[tuple[JsonPath, Any]] = [((), value)]
-    while stack:
-        path, current = stack.pop()
-        yield path, current
-        if isinstance(current, dict):
-            stack.extend(((*path, k), v) for k, v in reversed(list(current.items())))
-        elif isinstance(current, list):
-            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(current))))
+def merge(text: str, patch: Any, path: Sequence[Key] = ()) -> str:
+    """Merge ``patch`` into the value at ``path`` without deleting anything.
+
+    Objects merge key by key (new keys are added last), arrays gain the items they lack, anything
+    else is replaced; comments and untouched text stay as they are. This is what merging devnix's
+    settings into a devcontainer.json someone already wrote needs.
+    """
+    work: list[tuple[JsonPath, Any]] = [(tuple(path), patch)]
+    while work:
+        where, wanted = work.pop()
+        document = parse(text)
+        node = document.node(where)
+        current = _value_at(document.value, where) if node is not None else None
+        if isinstance(wanted, dict) and isinstance(current, dict) and wanted:
+            # Reversed, so that popping from the end handles the keys in the patch's order.
+            work += [((*where, key), value) for key, value in reversed(list(wanted.items()))]
+        elif isinstance(wanted, list) and isinstance(current, list):
+            for item in wanted:
+                text = append_unique(text, where, item)
+        else:
+            text = apply_edits(text, edits_for_set(document, where, wanted))
+    return text

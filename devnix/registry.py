@@ -660,3 +660,71 @@ def transfer_blob(
     with source.open_blob(source_repository, digest) as stream:
         target.finish_upload(upload, digest, size, stream)
     return "copied"
+
+
+# --- publishing small artifacts (devnix publish) ----------------------------------------------------
+
+
+def list_tags(client: Client, repository: str) -> list[str]:
+    """Every tag of ``repository`` (``[]`` when it does not exist yet), following ``Link`` pages."""
+    tags: list[str] = []
+    path: str | None = f"/v2/{repository}/tags/list"
+    pages = 0
+    while path is not None and pages < 100:
+        pages += 1
+        response = client.request(
+            "GET", path, scope=f"repository:{repository}:pull", headers={"Accept": "application/json"}
+        )
+        if response.status == 404:
+            return tags  # a repository nobody pushed to yet
+        _check(response, f"listing the tags of {client.registry}/{repository}")
+        try:
+            page = json.loads(response.body)
+            tags.extend(str(tag) for tag in (page.get("tags") or []))
+        except (ValueError, AttributeError, TypeError):
+            raise RegistryError(f"registry {client.registry} sent a tag list that is not JSON") from None
+        path = _next_page(response.header("link"))
+    return tags
+
+
+def _next_page(link: str | None) -> str | None:
+    """The ``rel="next"`` target of a Link header (distribution's tag-list pagination)."""
+    for part in (link or "").split(","):
+        target, _, params = part.partition(";")
+        if 'rel="next"' in params.replace(" ", ""):
+            url = urlsplit(target.strip().strip("<>"))
+            return _path(url) or None
+    return None
+
+
+def find_manifest(client: Client, repository: str, reference: str) -> Manifest | None:
+    """The manifest at a tag or digest, or ``None`` when there is none (HTTP 404)."""
+    response = client.request(
+        "GET",
+        f"/v2/{repository}/manifests/{reference}",
+        scope=f"repository:{repository}:pull",
+        headers={"Accept": _ACCEPT},
+    )
+    if response.status == 404:
+        return None
+    _check(response, f"reading the manifest of {client.registry}/{repository}:{reference}")
+    media_type = (response.header("content-type") or "").split(";")[0].strip()
+    digest = response.header("docker-content-digest") or sha256_digest(response.body)
+    return Manifest(media_type, digest, response.body)
+
+
+def push_blob(client: Client, repository: str, digest: str, data: bytes) -> bool:
+    """Make a small blob present in ``repository`` with one POST and one PUT; ``False`` if it was."""
+    if client.has_blob(repository, digest):
+        return False
+    upload = client.start_upload(repository)
+    separator = "&" if "?" in upload.location else "?"
+    url = f"{upload.location}{separator}{urlencode({'digest': digest})}"
+    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
+    if urlsplit(url).netloc == client.api_host:
+        response = client.request("PUT", url, scope=upload.scope, headers=headers, body=data, follow=False)
+    else:
+        # An upload session on another host (storage behind the registry) gets no credentials.
+        response = client._send("PUT", url, headers, data)
+    _check(response, f"uploading blob {digest} to {client.registry}/{repository}")
+    return True

@@ -155,7 +155,11 @@ def check(value: Any, directory: Path) -> list[SchemaFinding]:
     causes: list[SchemaFinding] = []
     unknown: list[SchemaFinding] = []
     failed_choices: set[JsonPath] = set()
-    for error in validator(directory).iter_errors(value):
+    try:
+        errors = list(validator(directory).iter_errors(value))
+    except ValueError as refusal:  # jsonschema-rs refuses values nested deeper than 255 levels
+        return [SchemaFinding((), f"cannot be checked: {refusal}")]
+    for error in errors:
         if isinstance(error.kind, (_kinds().OneOfNotValid, _kinds().AnyOf)):
             failed_choices.add(_path(error))
         for finding in _explain(error):
@@ -222,8 +226,18 @@ def _explain(error: jsonschema_rs.ValidationError) -> list[SchemaFinding]:
         # The only top-level oneOf of the spec is "image, Dockerfile or Compose".
         return [SchemaFinding(path, 'use only one of "image", "build" and "dockerComposeFile"')]
     if isinstance(kind, (kinds.UnevaluatedProperties, kinds.AdditionalProperties)):
-        return [SchemaFinding((*path, name), f"unknown property {name!r}") for name in kind.unexpected]
+        return [SchemaFinding((*path, name), _unknown(path, name)) for name in kind.unexpected]
     return [SchemaFinding(path, error.message)]
+
+
+# Top-level keys of old devcontainer.json files that the spec moved under customizations.
+_MOVED = {"extensions": "vscode", "settings": "vscode"}
+
+
+def _unknown(path: JsonPath, name: str) -> str:
+    if not path and name in _MOVED:
+        return f"unknown property {name!r} (it moved to customizations.{_MOVED[name]}.{name})"
+    return f"unknown property {name!r}"
 
 
 def _shape_score(branch: list[jsonschema_rs.ValidationError], path: JsonPath) -> tuple[int, int, int]:

@@ -59,12 +59,12 @@ def schema_errors(schema: dict[str, Any], instance: dict[str, Any]) -> list[str]
     try:
         import jsonschema_rs
     except ImportError:
-        jsonschema_rs = None
-    if jsonschema_rs is not None:
+        pass
+    else:
         validator = jsonschema_rs.validator_for(schema)
         return [f"{list(e.instance_path)}: {e.message}" for e in validator.iter_errors(instance)]
     try:
-        import jsonschema
+        import jsonschema  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         pytest.skip("neither jsonschema-rs nor jsonschema is installed")
     validator_cls = jsonschema.validators.validator_for(schema)
@@ -144,7 +144,7 @@ def test_defaults_in_install_sh_match_the_metadata() -> None:
 def test_the_entrypoint_is_where_install_sh_puts_it() -> None:
     data = load_metadata()
     assert data["entrypoint"] == "/usr/local/share/devnix/nix/entrypoint.sh"
-    assert 'DEVNIX_NIX_SHARE=${DEVNIX_NIX_SHARE:-/usr/local/share/devnix/nix}' in LIB.read_text()
+    assert "DEVNIX_NIX_SHARE=${DEVNIX_NIX_SHARE:-/usr/local/share/devnix/nix}" in LIB.read_text()
     assert os.access(ENTRYPOINT, os.X_OK) and os.access(INSTALL, os.X_OK)
 
 
@@ -184,11 +184,7 @@ def run_lib(
 
 def write_standin(path: Path, body: str) -> Path:
     """A stand-in nix-build that records its arguments next to itself, then runs BODY."""
-    path.write_text(
-        "#!/bin/sh\n"
-        f'for a in "$@"; do printf "%s\\n" "$a"; done > "{path}.args"\n'
-        f"{body}\n"
-    )
+    path.write_text(f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > "{path}.args"\n{body}\n')
     path.chmod(0o755)
     return path
 
@@ -222,7 +218,12 @@ def test_the_failing_standin_fails_like_nix() -> None:
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize(
     ("standin", "verdict"),
-    [("seccomp", "unsupported"), ("seccomp-recorded", "unsupported"), ("loads", "loads"), ("other", "unknown")],
+    [
+        ("seccomp", "unsupported"),
+        ("seccomp-recorded", "unsupported"),
+        ("loads", "loads"),
+        ("other", "unknown"),
+    ],
 )
 def test_probe_verdict(shell: str, standins: dict[str, Path], standin: str, verdict: str) -> None:
     proc = run_lib(shell, "probe_syscall_filter", {"DEVNIX_PROBE_NIX_BUILD": str(standins[standin])})
@@ -232,7 +233,9 @@ def test_probe_verdict(shell: str, standins: dict[str, Path], standin: str, verd
         assert "build-users-group" in proc.stderr  # the unrelated failure is shown
 
 
-def test_probe_builds_a_fresh_trivial_derivation_offline_with_the_filter_on(standins: dict[str, Path]) -> None:
+def test_probe_builds_a_fresh_trivial_derivation_offline_with_the_filter_on(
+    standins: dict[str, Path],
+) -> None:
     proc = run_lib(SHELLS[0], "probe_syscall_filter", {"DEVNIX_PROBE_NIX_BUILD": str(standins["loads"])})
     assert proc.stdout.strip() == "loads"
     args = Path(f"{standins['loads']}.args").read_text().splitlines()
@@ -246,15 +249,15 @@ def test_probe_builds_a_fresh_trivial_derivation_offline_with_the_filter_on(stan
     assert "builtins.currentSystem" in expr and "nonce" in expr
 
 
-def decide_and_write(shell: str, conf: Path, standin: Path, **options: str) -> subprocess.CompletedProcess[str]:
+def decide_and_write(
+    shell: str, conf: Path, standin: Path, **options: str
+) -> subprocess.CompletedProcess[str]:
     env = {"DEVNIX_PROBE_NIX_BUILD": str(standin), **options}
     return run_lib(shell, f'decide_filter_syscalls; write_nix_conf "{conf}"', env)
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-@pytest.mark.parametrize(
-    ("standin", "filter_off"), [("seccomp", True), ("loads", False), ("other", False)]
-)
+@pytest.mark.parametrize(("standin", "filter_off"), [("seccomp", True), ("loads", False), ("other", False)])
 def test_filter_syscalls_false_is_written_only_when_the_filter_cannot_load(
     shell: str, tmp_path: Path, standins: dict[str, Path], standin: str, filter_off: bool
 ) -> None:
@@ -281,7 +284,9 @@ def test_nix_conf_agrees_with_devnix_rules(tmp_path: Path, standins: dict[str, P
     proc = decide_and_write(SHELLS[0], conf, standin, OPT_TRUSTEDUSERS="vscode")
     assert proc.returncode == 0, proc.stderr
     values = nixconf.parse(conf.read_text())
-    wanted = nixconf.settings(nixconf.NixOptions(flakes=True, trusted_users=("root", "vscode")), emulated=emulated)
+    wanted = nixconf.settings(
+        nixconf.NixOptions(flakes=True, trusted_users=("root", "vscode")), emulated=emulated
+    )
     for setting in wanted:
         assert values.get(setting.key) == setting.value, setting
 
@@ -407,4 +412,3 @@ def test_entrypoint_without_daemon_only_runs_its_arguments(tmp_path: Path, state
         timeout=30,
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "started\n", "")
-

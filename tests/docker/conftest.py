@@ -7,12 +7,17 @@ docker-registry, no QEMU, no CLI) the fixtures skip, or fail when DEVNIX_REQUIRE
 Session fixtures use the environment pytest started with (``standins.BASE_ENV``) and folders from
 tmp_path_factory, never the per-test DOCKER_CONFIG/XDG dirs of tests/conftest.py's autouse fixture.
 Everything they create (registry processes and data, containers, volumes, tags, build dirs) is removed
-at the end, except the stand-in images cached in the engine under ``devnix-test-cache/*:<recipe hash>``:
-those are kept on purpose, so that a second run builds nothing.
+at the end, except two caches kept on purpose so that a second run builds and pushes nothing:
+- the stand-in images in the engine, ``devnix-test-cache/<name>:<suite>-<arch>-<recipe hash>``, each
+  with an empty child image ``devnix-test-cache/guard:...`` that stops a forced removal by id;
+- the registry seed in ``~/.cache/devnix-test/registry-seeds`` (or $DEVNIX_TEST_CACHE): the pushed
+  stand-ins, copied (blobs hard-linked) into each new session registry.
+Bump ``standins.RECIPE_VERSION`` to rebuild them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import sys
@@ -85,12 +90,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _report(request: pytest.FixtureRequest, line: str) -> None:
-    """A line in pytest's terminal output (setup timings are worth seeing in a CI log)."""
+    """A line in pytest's terminal output, past capture (setup timings are worth seeing in a CI log)."""
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"[tests/docker] {line}")
-    else:  # pragma: no cover
+    capman = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:  # pragma: no cover
         print(f"[tests/docker] {line}", file=sys.stderr)
+        return
+    with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+        reporter.write_line(f"[tests/docker] {line}")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -321,6 +321,12 @@ class StandinRecipe:
         """Where the built image is kept in the engine between runs (the hash makes it recipe-exact)."""
         return f"{self.cache_repository}:{self.cache_tag}"
 
+    @property
+    def guard_ref(self) -> str:
+        """A child image of the cached one: the engine refuses to delete an image with children, even
+        when forced by id (as a test that pulls a stand-in and removes "its" image by id would)."""
+        return f"{CACHE_REPOSITORY_PREFIX}/guard:{self.name}-{self.cache_tag}"
+
 
 NIX_PACKAGES = ("nix-bin", "ca-certificates", "git")
 NIX_AMD64 = StandinRecipe("nix", "amd64", NIX_PACKAGES, registry_tag="amd64")
@@ -384,18 +390,49 @@ def build_standin(recipe: StandinRecipe, workdir: Path, env: Mapping[str, str]) 
     return time.monotonic() - started
 
 
-def remove_stale_cache_tags(recipe: StandinRecipe, env: Mapping[str, str]) -> None:
-    """Drop cached images of the same name and arch built from an older recipe."""
-    listing = run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", recipe.cache_repository],
+def list_refs(repository: str, env: Mapping[str, str]) -> list[str]:
+    return run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository],
         env=env,
         check=False,
         timeout=60,
     ).stdout.split()
-    prefix = f"{recipe.cache_repository}:{recipe.suite}-{recipe.arch}-"
-    for ref in listing:
-        if ref.startswith(prefix) and ref != recipe.cache_ref:
-            run(["docker", "image", "rm", ref], env=env, check=False, timeout=120)
+
+
+def remove_stale_cache_tags(recipe: StandinRecipe, env: Mapping[str, str]) -> None:
+    """Drop cached images (and their guards) of the same name and arch built from an older recipe."""
+    guard_repository = recipe.guard_ref.rpartition(":")[0]
+    stale_guards = [
+        ref
+        for ref in list_refs(guard_repository, env)
+        if ref.startswith(f"{guard_repository}:{recipe.name}-{recipe.suite}-{recipe.arch}-")
+        and ref != recipe.guard_ref
+    ]
+    stale = [
+        ref
+        for ref in list_refs(recipe.cache_repository, env)
+        if ref.startswith(f"{recipe.cache_repository}:{recipe.suite}-{recipe.arch}-")
+        and ref != recipe.cache_ref
+    ]
+    for ref in stale_guards + stale:
+        run(["docker", "image", "rm", ref], env=env, check=False, timeout=120)
+
+
+def ensure_guards(recipes: Sequence[StandinRecipe], env: Mapping[str, str]) -> None:
+    """Give every cached image its guard child (an empty commit on top of it); cheap, idempotent."""
+    present = set(list_refs(f"{CACHE_REPOSITORY_PREFIX}/guard", env))
+    for recipe in recipes:
+        if recipe.guard_ref in present:
+            continue
+        cid = run(["docker", "create", recipe.cache_ref, "true"], env=env, timeout=60).stdout.strip()
+        try:
+            run(
+                ["docker", "commit", "--message", "guards a cached devnix stand-in", cid, recipe.guard_ref],
+                env=env,
+                timeout=120,
+            )
+        finally:
+            run(["docker", "rm", "-f", cid], env=env, check=False, timeout=60)
 
 
 def pull_standin(recipe: StandinRecipe, registry: Registry, env: Mapping[str, str]) -> float:
@@ -423,6 +460,7 @@ def ensure_standins(
     """
     missing = [r for r in recipes if not image_exists(r.cache_ref, env)]
     if not missing:
+        ensure_guards(recipes, env)
         return {}
     seed = registry.seed if registry is not None else None
     to_pull = [r for r in missing if seed is not None and r.key in seed.pushed]
@@ -435,7 +473,9 @@ def ensure_standins(
         futures = {r: ("built", pool.submit(build_standin, r, workdir, env)) for r in to_build}
         if registry is not None:
             futures |= {r: ("pulled", pool.submit(pull_standin, r, registry, env)) for r in to_pull}
-        return {r: (how, f.result()) for r, (how, f) in futures.items()}
+        done = {r: (how, f.result()) for r, (how, f) in futures.items()}
+    ensure_guards(recipes, env)
+    return done
 
 
 def image_id(ref: str, env: Mapping[str, str]) -> str:

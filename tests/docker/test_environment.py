@@ -87,7 +87,7 @@ def test_debian_image_has_no_nix(debian_image: PushedImage) -> None:
     assert "nix" not in proc.stdout
 
 
-def test_auth_registry_wants_credentials(auth_registry: Registry) -> None:
+def test_auth_registry_wants_credentials(auth_registry: Registry, docker_client: Any) -> None:
     assert auth_registry.request("GET", "/v2/", auth=False).status == 401
     assert auth_registry.request("GET", "/v2/").status == 200
     assert auth_registry.password is not None

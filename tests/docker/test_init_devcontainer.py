@@ -20,7 +20,7 @@ runner = CliRunner()
 # An offline derivation: builds with no substituter and no nixpkgs, on whatever system Nix runs as.
 TRIVIAL = (
     'derivation { name = "devnix-probe"; system = builtins.currentSystem; builder = "/bin/sh"; '
-    'args = [ "-c" "echo built-on-$(uname -m) > $out" ]; }'
+    'args = [ "-c" "echo built-on-$(/bin/uname -m) > $out" ]; }'
 )
 
 

@@ -68,7 +68,9 @@ apt_install() {
 ensure_commands() {
     _missing=""
     for _pair in "$@"; do
-        command -v "${_pair%%:*}" >/dev/null 2>&1 || _missing="$_missing ${_pair#*:}"
+        _pkg=${_pair#*:}
+        if [ "$_pkg" = xz ] && command -v apt-get >/dev/null 2>&1; then _pkg=xz-utils; fi
+        command -v "${_pair%%:*}" >/dev/null 2>&1 || _missing="$_missing $_pkg"
     done
     [ -n "$_missing" ] || return 0
     log "installing$_missing"
@@ -120,8 +122,10 @@ install_official() {
     if ! command -v curl >/dev/null 2>&1 && ! command -v wget >/dev/null 2>&1; then
         ensure_commands curl:curl
     fi
-    ensure_commands xz:xz-utils tar:tar
-    if ! command -v apt-get >/dev/null 2>&1; then :; else ensure_commands update-ca-certificates:ca-certificates; fi
+    ensure_commands xz:xz tar:tar
+    if [ ! -e /etc/ssl/certs/ca-certificates.crt ] && [ ! -e /etc/pki/tls/certs/ca-bundle.crt ]; then
+        ensure_commands update-ca-certificates:ca-certificates
+    fi
     _installer=$(mktemp)
     if command -v curl >/dev/null 2>&1; then
         curl -fsSL --retry 3 -o "$_installer" "$OFFICIAL_INSTALLER_URL" || die "cannot download $OFFICIAL_INSTALLER_URL"
@@ -129,12 +133,13 @@ install_official() {
         wget -q -O "$_installer" "$OFFICIAL_INSTALLER_URL" || die "cannot download $OFFICIAL_INSTALLER_URL"
     fi
     chmod 0755 "$_installer"
-    # The installer builds nothing with --no-channel-add, but under emulation the first build must
-    # already run without the syscall filter (jetify-com/devbox#133): these settings hold for the
-    # installer's process only. The probe below decides what nix.conf keeps.
+    # With --no-channel-add the installer builds nothing; should it ever build, under emulation
+    # that first build must already run without the syscall filter (jetify-com/devbox#133).
+    # These settings hold for the installer's process only: the probe below decides what
+    # nix.conf keeps.
     _nix_config=$(printf 'filter-syscalls = false\nsandbox = false')
     if [ "$MODE" = daemon ]; then
-        ensure_build_users
+        # The installer makes the nixbld group and users itself (with the ids it expects).
         NIX_CONFIG=$_nix_config sh "$_installer" --daemon --yes --no-channel-add --no-modify-profile \
             --daemon-user-count "$BUILD_USER_COUNT" </dev/null
     else

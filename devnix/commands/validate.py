@@ -1,0 +1,177 @@
+"""``devnix validate``: JSONC syntax, the official schema, then the Nix checks, each at ``line:col``.
+
+Exit codes ride on the result (the CLI exits with them after printing): 0 when nothing is wrong (Nix
+warnings alone do not fail), 1 for schema findings or Nix errors, 2 when the file is not JSONC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devnix import jsonc, lint, platforms
+from devnix.errors import DevnixError, FileSystemError
+from devnix.jsonc import JsonPath
+
+CANDIDATES = (Path(".devcontainer") / "devcontainer.json", Path(".devcontainer.json"))
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    path: Path | None = None  # a devcontainer.json, or a folder to look in (default: .)
+    schema_dir: Path | None = None
+    engine_platform: str | None = None  # the Docker engine's platform, when the caller knows it
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, where it is, and what kind: "syntax", "schema" or "nix"."""
+
+    file: str
+    line: int
+    column: int
+    kind: str
+    message: str
+    path: JsonPath | None = None
+    severity: str = "error"
+    rule: str | None = None
+    hint: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "kind": self.kind,
+            "severity": self.severity,
+            "rule": self.rule,
+            "path": None if self.path is None else jsonc.format_path(self.path),
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+@dataclass
+class ValidateResult:
+    file: Path
+    findings: list[Finding] = field(default_factory=list)
+    schema_dir: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if any(f.kind == "syntax" for f in self.findings):
+            return 2
+        return 1 if any(f.severity == "error" for f in self.findings) else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": str(self.file),
+            "valid": self.exit_code == 0,
+            "exit_code": self.exit_code,
+            "schema_dir": None if self.schema_dir is None else str(self.schema_dir),
+            "findings": [finding.to_json() for finding in self.findings],
+        }
+
+
+def find_config(path: Path | None) -> Path:
+    """The devcontainer.json to check: ``path`` itself, or the one in the folder ``path`` (or .)."""
+    where = path or Path(".")
+    if where.is_dir():
+        for candidate in CANDIDATES:
+            if (where / candidate).is_file():
+                return where / candidate
+        raise FileSystemError(
+            f"no .devcontainer/devcontainer.json or .devcontainer.json in {where}",
+            hint="pass the path of the devcontainer.json to check",
+        )
+    if not where.exists():
+        raise FileSystemError(f"{where} does not exist", hint="pass the path of a devcontainer.json")
+    return where
+
+
+def _project_root(config: Path) -> Path:
+    """The folder the container is for: the one holding .devcontainer/ (or .devcontainer.json)."""
+    for parent in config.parents:
+        if parent.name == ".devcontainer":
+            return parent.parent
+    return config.parent
+
+
+def _read_optional(path: Path) -> str | None:
+    try:
+        return jsonc.read_file(path) if path.is_file() else None
+    except DevnixError:  # a context file that cannot be read is just unknown
+        return None
+
+
+def _context(config_path: Path, value: Any, engine: str | None) -> lint.LintContext:
+    from devnix import images
+
+    root = _project_root(config_path)
+    image_platforms = None
+    image = value.get("image") if isinstance(value, dict) else None
+    if isinstance(image, str):
+        try:
+            known = images.lookup(images.parse_ref(image))
+        except DevnixError:  # placeholders such as ${localEnv:…} are not references
+            known = None
+        if known is not None:
+            image_platforms = known.platforms
+    return lint.LintContext(
+        nix_conf=_read_optional(config_path.parent / "nix.conf"),
+        flake_nix=(root / "flake.nix").is_file(),
+        envrc=_read_optional(root / ".envrc"),
+        engine_platform=platforms.parse(engine) if engine else None,
+        image_platforms=image_platforms,
+    )
+
+
+def run(options: ValidateOptions) -> ValidateResult:
+    """Check one devcontainer.json; a syntax error stops before the schema and the Nix checks."""
+    from devnix import schema
+
+    config_path = find_config(options.path)
+    shown = str(config_path)
+    result = ValidateResult(config_path)
+    try:
+        document = jsonc.parse(jsonc.read_file(config_path))
+    except jsonc.JsoncSyntaxError as error:
+        result.findings.append(Finding(shown, error.line, error.column, "syntax", error.reason))
+        return result
+    result.schema_dir = schema.locate(options.schema_dir)
+    for problem in schema.check(document.value, result.schema_dir):
+        line, column = document.locate(problem.path)
+        result.findings.append(Finding(shown, line, column, "schema", problem.message, problem.path))
+    context = _context(config_path, document.value, options.engine_platform)
+    for hit in lint.lint(document.value, context):
+        if hit.nix_conf_line is not None:
+            where, (line, column) = str(config_path.parent / "nix.conf"), (hit.nix_conf_line, 1)
+        else:
+            where, (line, column) = shown, document.locate(hit.path)
+        result.findings.append(
+            Finding(where, line, column, "nix", hit.message, hit.path, hit.severity, hit.id, hit.hint)
+        )
+    # Schema findings, then Nix ones, each in file order (sort is stable for ties).
+    result.findings.sort(key=lambda f: (f.kind != "schema", f.file, f.line, f.column))
+    return result
+
+
+def describe(result: ValidateResult) -> str:
+    """Compiler-style lines: ``FILE:LINE:COL: <json path>: message``."""
+    if not result.findings:
+        return f"{result.file}: ok"
+    lines = []
+    for f in result.findings:
+        where = f"{f.file}:{f.line}:{f.column}:"
+        if f.kind == "syntax":
+            lines.append(f"{where} {f.message}")
+        elif f.kind == "schema":
+            lines.append(f"{where} {jsonc.format_path(f.path or ())}: {f.message}")
+        else:
+            lines.append(
+                f"{where} {jsonc.format_path(f.path or ())}: {f.severity}: {f.message} [{f.rule}]"
+            )
+            if f.hint:
+                lines.append(f"    hint: {f.hint}")
+    return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""``devnix validate`` through the CLI: exit codes 0/1/2, compiler-style lines, --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from devnix import schema
+from devnix.cli import app
+
+SCHEMAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas"
+pytestmark = pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"no {SCHEMAS}")
+
+GOOD = '{\n\t// Nix\n\t"image": "nixos/nix:latest",\n\t"remoteUser": "root",\n}\n'
+UNKNOWN = '{\n\t"image": "nixos/nix:latest",\n\t"remoteUsr": "root"\n}\n'
+NESTED = '{\n\t"build": {\n\t\t"dockerfile": 1\n\t}\n}\n'
+BROKEN = '{\n\t"image": "nixos/nix:latest"\n\t"remoteUser": "root"\n}\n'
+FLAKES = '{\n\t"image": "nixos/nix:latest",\n\t"postCreateCommand": "nix develop -c true"\n}\n'
+
+
+def project(tmp_path: Path, text: str, name: str = ".devcontainer/devcontainer.json") -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["validate", "--schema-dir", str(SCHEMAS), *args])
+    return result.exit_code, result.output
+
+
+def test_clean_file_exits_0(tmp_path: Path) -> None:
+    path = project(tmp_path, GOOD)
+    assert run(str(tmp_path)) == (0, f"{path}: ok\n")
+
+
+def test_finds_dot_devcontainer_json_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(tmp_path, GOOD, ".devcontainer.json")
+    monkeypatch.chdir(tmp_path)
+    assert run() == (0, ".devcontainer.json: ok\n")
+
+
+def test_schema_findings_exit_1_with_line_and_column(tmp_path: Path) -> None:
+    path = project(tmp_path, UNKNOWN)
+    assert run(str(path)) == (1, f"{path}:3:2: $.remoteUsr: unknown property 'remoteUsr'\n")
+    path = project(tmp_path, NESTED)
+    assert run(str(path)) == (1, f'{path}:3:3: $.build.dockerfile: 1 is not of type "string"\n')
+
+
+def test_syntax_error_exits_2(tmp_path: Path) -> None:
+    path = project(tmp_path, BROKEN)
+    assert run(str(path)) == (2, f"{path}:3:2: expected ',' or '}}', found '\"'\n")
+    path.write_bytes(b'{"image": "\xff"}')
+    assert run(str(path)) == (2, f"{path}:1:12: invalid UTF-8 (byte 0xff)\n")
+
+
+def test_nix_findings_carry_their_id_and_hint(tmp_path: Path) -> None:
+    path = project(tmp_path, FLAKES)
+    code, output = run(str(path))
+    assert code == 0  # warnings alone do not fail
+    assert output.splitlines() == [
+        f"{path}:3:2: $.postCreateCommand: warning: this command uses flakes (nix develop) "
+        "but they are not enabled [flakes-not-enabled]",
+        '    hint: add "experimental-features = nix-command flakes" to nix.conf or NIX_CONFIG',
+    ]
+    (path.parent / "nix.conf").write_text("experimental-features = nix-command flakes\n")
+    assert run(str(path))[0] == 0
+
+
+def test_nix_conf_findings_point_into_nix_conf(tmp_path: Path) -> None:
+    path = project(tmp_path, GOOD)
+    (path.parent / "nix.conf").write_text("sandbox = false\nfilter-syscalls = false\n")
+    code, output = run(str(path), "--platform", "linux/amd64")
+    assert code == 0
+    assert output.startswith(f"{path.parent / 'nix.conf'}:2:1: $: warning: filter-syscalls = false")
+
+
+def test_json_output(tmp_path: Path) -> None:
+    path = project(tmp_path, UNKNOWN)
+    code, output = run(str(path), "--json")
+    assert code == 1
+    report = json.loads(output)
+    assert report["valid"] is False and report["exit_code"] == 1
+    assert report["findings"] == [
+        {
+            "file": str(path),
+            "line": 3,
+            "column": 2,
+            "kind": "schema",
+            "severity": "error",
+            "rule": None,
+            "path": "$.remoteUsr",
+            "message": "unknown property 'remoteUsr'",
+            "hint": None,
+        }
+    ]
+    code, output = run(str(project(tmp_path, BROKEN)), "--json")
+    assert code == 2 and json.loads(output)["findings"][0]["kind"] == "syntax"
+
+
+def test_missing_file_and_unreachable_schema_are_clean_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = CliRunner().invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 6
+    assert "no .devcontainer/devcontainer.json or .devcontainer.json" in result.output
+    path = project(tmp_path, GOOD)
+    real_locate = schema.locate  # no --schema-dir, an empty cache, and no network:
+    monkeypatch.setattr(schema, "locate", lambda d=None: real_locate(d, base_url="http://127.0.0.1:9/"))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 4
+    assert "cannot download the devcontainer schema" in result.output
+    assert "hint: pass --schema-dir DIR" in result.output
