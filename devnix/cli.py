@@ -131,8 +131,16 @@ def init(
         bool, typer.Option("--force", help="Overwrite files devnix would otherwise refuse to.")
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print what would be written; write nothing.")
+        bool, typer.Option("--dry-run", help="Print what would be written (a diff with --merge).")
     ] = False,
+    merge: Annotated[
+        bool,
+        typer.Option("--merge", help="Add Nix to the existing devcontainer.json, keeping every comment."),
+    ] = False,
+    config: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--config", help="With --merge: .devcontainer/NAME/devcontainer.json, or a path."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write .devcontainer/ for Nix, picking the image variant for the Docker engine's architecture."""
@@ -155,6 +163,8 @@ def init(
             trusted_public_keys=tuple(trusted_keys or ()),
             force=force,
             dry_run=dry_run,
+            merge=merge,
+            config=config,
         )
         result = init_command.run(options)
         emit(result, as_json, init_command.describe)
@@ -187,9 +197,7 @@ def validate(
     with handle_errors():
         from devnix.commands import validate as validate_command
 
-        options = validate_command.ValidateOptions(
-            path=path, schema_dir=schema_dir, engine_platform=platform
-        )
+        options = validate_command.ValidateOptions(path=path, schema_dir=schema_dir, engine_platform=platform)
         result = validate_command.run(options)
         emit(result, as_json, validate_command.describe)
         if result.exit_code:

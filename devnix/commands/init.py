@@ -1,14 +1,15 @@
-"""``devnix init``: gather the facts (engine, registry), decide (plan), render, write."""
+"""``devnix init``: gather the facts (engine, registry), decide (plan), render, write (or merge)."""
 
 from __future__ import annotations
 
+import difflib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from devnix import engine, images, platforms, registry
-from devnix.errors import EngineError, FileSystemError, RegistryError
+from devnix.errors import EngineError, FileSystemError, RegistryError, UsageError
 from devnix.fs import write_all
 from devnix.images import ImageRef
 from devnix.nixconf import NixOptions
@@ -44,6 +45,8 @@ class InitOptions:
     trusted_public_keys: tuple[str, ...] = ()
     force: bool = False
     dry_run: bool = False
+    merge: bool = False
+    config: str | None = None
     registry_timeout: float = 5.0
 
 
@@ -54,6 +57,8 @@ class InitResult:
     files: dict[str, str]
     dry_run: bool
     notes: tuple[str, ...] = field(default=())
+    merged: str | None = None  # the merged config's path, relative to the project
+    diff: str = ""  # with --merge: a unified diff of every file that changes
 
     def to_json(self) -> dict[str, Any]:
         plan = self.plan
@@ -73,10 +78,13 @@ class InitResult:
             "directory": str(self.directory),
             "files": sorted(self.files),
             "dry_run": self.dry_run,
+            "merged": self.merged,
             "notes": list(self.notes),
         }
         if self.dry_run:
             data["contents"] = dict(sorted(self.files.items()))
+            if self.merged:
+                data["diff"] = self.diff
         return data
 
 
@@ -84,14 +92,29 @@ def run(options: InitOptions) -> InitResult:
     directory = options.directory
     if not directory.is_dir():
         raise FileSystemError(
-            f"{directory} is not a folder",
-            hint="create it first, or pass an existing project folder",
+            f"{directory} is not a folder", hint="create it first, or pass an existing project folder"
         )
     requested = platforms.parse_supported(options.platform) if options.platform else None
     ref = images.parse_ref(options.image) if options.image else images.default_image().ref
 
+    existing = None
+    if options.merge:
+        from devnix.merge import find_config, refuse_unsafe
+
+        if options.dockerfile:
+            raise UsageError(
+                "--dockerfile cannot be merged into an existing config",
+                hint="merge without --dockerfile (the config then reads nix.conf at run time)",
+            )
+        existing = find_config(directory, options.config)
+        refuse_unsafe(existing)  # before any network: a refused config costs nothing
+
     notes: list[str] = []
-    engine_platform, engine_source, known = _gather(ref, requested, options.registry_timeout, notes)
+    # A Dockerfile config keeps its own base image: nothing can tell its platforms but the user.
+    keeps_base_image = existing is not None and existing.is_build and options.image is None
+    engine_platform, engine_source, known = _gather(
+        ref, requested, options.registry_timeout, notes, skip_registry=keeps_base_image
+    )
     plan = decide(
         Facts(
             image=ref,
@@ -119,36 +142,103 @@ def run(options: InitOptions) -> InitResult:
         write_flake_nix=options.flake and not (directory / "flake.nix").exists(),
     )
     files = render(plan, layout)
+    if existing is not None:
+        return _merge(options, existing, plan, layout, files, notes)
     if not options.dry_run:
         write_all(directory, files, force=options.force, executable=(".devcontainer/post-create.sh",))
     return InitResult(directory, plan, files, options.dry_run, tuple(notes))
 
 
+def _merge(
+    options: InitOptions,
+    existing: Any,
+    plan: Plan,
+    layout: Layout,
+    rendered: dict[str, str],
+    notes: list[str],
+) -> InitResult:
+    """Edit the existing config in place; add the companion files beside it that are missing."""
+    from devnix.merge import merge_config
+
+    directory = options.directory
+    config_path = existing.path.relative_to(directory).as_posix()
+    merged_text, merge_notes = merge_config(existing, plan, layout)
+    notes.extend(merge_notes)
+    companion_dir = str(existing.companion_dir)
+    wanted: dict[str, str] = {}
+    for path, text in rendered.items():
+        if path == ".devcontainer/devcontainer.json":
+            continue
+        if path.startswith(".devcontainer/"):
+            path = f"{companion_dir}/{path.removeprefix('.devcontainer/')}"
+        wanted[path] = text
+    changes: dict[str, str] = {}
+    if merged_text != existing.text:
+        changes[config_path] = merged_text
+    old_texts = {config_path: existing.text}
+    for path, text in wanted.items():
+        target = directory / path
+        if not target.exists():
+            changes[path] = text
+            continue
+        current = target.read_text("utf-8", errors="replace")
+        old_texts[path] = current
+        if current == text:
+            continue
+        if options.force:
+            changes[path] = text
+        else:
+            notes.append(f"{path} exists and differs from devnix's; kept it (--force rewrites it)")
+    diff = "".join(
+        "".join(
+            difflib.unified_diff(
+                old_texts.get(path, "").splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                fromfile=f"a/{path}" if path in old_texts else "/dev/null",
+                tofile=f"b/{path}",
+            )
+        )
+        for path, text in sorted(changes.items())
+    )
+    if not options.dry_run and changes:
+        post_create = f"{companion_dir}/post-create.sh"
+        write_all(directory, changes, force=True, executable=(post_create,))
+    return InitResult(directory, plan, changes, options.dry_run, tuple(notes), config_path, diff)
+
+
+def _engine_platform(notes: list[str]) -> tuple[Platform, Source]:
+    try:
+        return engine.version().platform, Source.ENGINE
+    except EngineError as error:
+        notes.append(f"no Docker engine answered ({error.message}); using this host's platform")
+        return platforms.host(), Source.HOST
+
+
 def _gather(
-    ref: ImageRef, requested: Platform | None, timeout: float, notes: list[str]
+    ref: ImageRef,
+    requested: Platform | None,
+    timeout: float,
+    notes: list[str],
+    *,
+    skip_registry: bool = False,
 ) -> tuple[Platform, Source, Known]:
     """Ask the engine and the registry at the same time; fall back as the issue says, and say so."""
+    if skip_registry:
+        engine_platform, engine_source = _engine_platform(notes)
+        target = requested or engine_platform
+        notes.append(f"the Dockerfile's base image is kept; assuming it has {target}")
+        return engine_platform, engine_source, Known((target,), Source.ASSUMED)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        engine_future = pool.submit(engine.version)
+        engine_future = pool.submit(_engine_platform, notes)
         registry_future = pool.submit(registry.image_platforms, ref, timeout=timeout)
-        engine_error: EngineError | None = None
-        try:
-            engine_platform, engine_source = engine_future.result().platform, Source.ENGINE
-        except EngineError as error:
-            engine_error = error
-            engine_platform, engine_source = platforms.host(), Source.HOST
-            notes.append(f"no Docker engine answered ({error.message}); using this host's platform")
+        engine_platform, engine_source = engine_future.result()
         try:
             remote = registry_future.result()
-            return (
-                engine_platform,
-                engine_source,
-                Known(remote.platforms, Source.REGISTRY, remote.digest),
-            )
+            return engine_platform, engine_source, Known(remote.platforms, Source.REGISTRY, remote.digest)
         except RegistryError as error:
             registry_error = error
 
-    if engine_error is None:
+    if engine_source is Source.ENGINE:
         local = _local_copy(ref)
         if local is not None:
             notes.append(f"{registry_error.message}; used the engine's local copy of {ref.familiar}")
@@ -192,6 +282,14 @@ def describe(result: InitResult) -> str:
     if plan.emulated:
         lines.append("nix:      filter-syscalls = false (emulation cannot load Nix's seccomp filter)")
     lines.extend(f"note:     {note}" for note in result.notes)
+    if result.merged is not None:
+        if not result.files:
+            lines.append(f"unchanged: {result.directory / result.merged} already has devnix's settings")
+        elif result.dry_run:
+            lines.append(result.diff.rstrip("\n"))
+        else:
+            lines.extend(f"updated:  {result.directory / path}" for path in sorted(result.files))
+        return "\n".join(lines)
     verb = "would write" if result.dry_run else "wrote"
     for path, text in sorted(result.files.items()):
         lines.append(f"{verb}:    {result.directory / path}")

@@ -197,3 +197,57 @@ def test_init_as_a_real_process_without_engine(tmp_path: Path, short_tmp: Path) 
     assert done.returncode == 0, done.stderr
     assert "platform: linux/arm64" in done.stdout
     assert (tmp_path / ".devcontainer" / "nix.conf").is_file()
+
+
+MINE = '// mine\n{\n  "name": "mine", // keep me\n  "image": "old/image:1",\n  "forwardPorts": [3000],\n}\n'
+
+
+def test_merge_edits_in_place_and_a_second_merge_changes_nothing(amd64_engine: None, tmp_path: Path) -> None:
+    config = tmp_path / ".devcontainer" / "devcontainer.json"
+    config.parent.mkdir()
+    config.write_text(MINE)
+    args = ["init", str(tmp_path), "--merge", "--image", UNREACHABLE, "--platform", "linux/amd64"]
+    preview = runner.invoke(app, [*args, "--dry-run"])
+    assert preview.exit_code == 0, preview.output
+    assert '-  "image": "old/image:1",' in preview.stdout
+    assert f'+  "image": "{UNREACHABLE}",' in preview.stdout
+    assert config.read_text() == MINE
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    merged = config.read_text()
+    assert "// keep me" in merged and '"forwardPorts": [3000],' in merged
+    assert (tmp_path / ".devcontainer" / "nix.conf").is_file()
+    second = runner.invoke(app, [*args, "--json"])
+    assert second.exit_code == 0
+    assert json.loads(second.stdout)["files"] == []
+    assert config.read_text() == merged
+
+
+def test_merge_refuses_compose_configs_and_leaves_them_alone(amd64_engine: None, tmp_path: Path) -> None:
+    config = tmp_path / ".devcontainer.json"
+    text = '{"dockerComposeFile": "compose.yml", "service": "app"}\n'
+    config.write_text(text)
+    result = runner.invoke(app, ["init", str(tmp_path), "--merge", "--platform", "linux/amd64"])
+    assert result.exit_code == 2
+    assert "compose file" in result.stderr and result.stderr.count("\n") == 2  # one line and its hint
+    assert config.read_text() == text
+    assert not (tmp_path / ".devcontainer").exists()
+
+
+def test_merge_without_a_config_says_what_to_do(amd64_engine: None, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", str(tmp_path), "--merge"])
+    assert result.exit_code == 2
+    assert "no devcontainer.json to merge into" in result.stderr
+
+
+def test_merge_keeps_an_edited_nix_conf_unless_forced(amd64_engine: None, tmp_path: Path) -> None:
+    folder = tmp_path / ".devcontainer"
+    folder.mkdir()
+    (folder / "devcontainer.json").write_text("{}\n")
+    (folder / "nix.conf").write_text("max-jobs = 4\n")
+    args = ["init", str(tmp_path), "--merge", "--image", UNREACHABLE, "--platform", "linux/amd64", "--json"]
+    kept = json.loads(runner.invoke(app, args).stdout)
+    assert (folder / "nix.conf").read_text() == "max-jobs = 4\n"
+    assert any("nix.conf exists" in note for note in kept["notes"])
+    runner.invoke(app, [*args, "--force"])
+    assert "experimental-features" in (folder / "nix.conf").read_text()

@@ -60,6 +60,8 @@ LOCAL_NIX_ARM64 = "devnix-features-test/nix:bookworm-arm64"
 # asks docker.io; the classic builder takes the local image whatever its platform (with a warning).
 SCENARIO_ENV: dict[str, dict[str, str]] = {"emulated_arm64": {"DOCKER_BUILDKIT": "0"}}
 
+# The image the CLI's classic build path puts the Features' files in (rebuilt by every run).
+CONTENT_IMAGE = "dev_container_feature_content_temp"
 COMMON_UTILS = "ghcr.io/devcontainers/features/common-utils"
 STUB_NAMESPACE = "devnix-test/features"
 CLI_TIMEOUT = 1200
@@ -130,6 +132,7 @@ def features_project(
     docker_client: Any,
     registry: Registry,
     standin_images: dict[str, str],
+    debian_image: PushedImage,
 ) -> Iterator[FeaturesProject]:
     workdir = tmp_path_factory.mktemp("features-project")
     env = dict(BASE_ENV)
@@ -168,7 +171,8 @@ def features_project(
 
     yield FeaturesProject(folder=folder, env=env, cli=devcontainer_cli, client=docker_client)
 
-    for local in (LOCAL_DEBIAN, LOCAL_NIX, LOCAL_NIX_ARM64, "dev_container_feature_content_temp"):
+    # The local tags, and the base image the CLI pulled from the session's registry.
+    for local in (LOCAL_DEBIAN, LOCAL_NIX, LOCAL_NIX_ARM64, debian_image.ref):
         run(["docker", "image", "rm", local], env=env, check=False, timeout=120)
     shutil.rmtree(workdir, ignore_errors=True)
 
@@ -176,24 +180,38 @@ def features_project(
 WORKSPACE_LINE = re.compile(r"workspaceFolder:\s+(/\S+/container-features-test/(\d+))")
 
 
+def removal_order(tag: str) -> int:
+    """Children before the images they were built on: -uid on -features on the scenario's own."""
+    name = tag.rsplit(":", 1)[0]
+    return 0 if name.endswith("-uid") else 1 if name.endswith("-features") else 2
+
+
 def remove_leftovers(project: FeaturesProject, output: str) -> None:
     """What the CLI leaves behind for the workspaces it generated: containers (when it stopped
-    early), the ``vsc-<workspace>-*`` images it built, and the workspace folders."""
+    early, or while its own clean-up is still under way), the ``vsc-<workspace>-*`` images it built,
+    the classic path's content image, and the workspace folders."""
     import docker.errors
 
     for folder, stamp in set(WORKSPACE_LINE.findall(output)):
-        for container in project.client.containers.list(
-            all=True, filters={"label": f"devcontainer.local_folder={folder}"}
+        label = {"label": f"devcontainer.local_folder={folder}"}
+        deadline = time.monotonic() + 60
+        while (containers := project.client.containers.list(all=True, filters=label)) and (
+            time.monotonic() < deadline
         ):
-            # Gone, or already being removed by the CLI's own clean-up.
+            for container in containers:
+                # Gone, or already being removed by the CLI's own clean-up.
+                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                    container.remove(force=True, v=True)
+            time.sleep(0.5)
+        tags = [
+            t for image in project.client.images.list() for t in image.tags if t.startswith(f"vsc-{stamp}-")
+        ]
+        for tag in sorted(tags, key=removal_order):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                container.remove(force=True, v=True)
-        for image in project.client.images.list():
-            for tag in image.tags:
-                if tag.startswith(f"vsc-{stamp}-"):
-                    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                        project.client.images.remove(tag, noprune=False)
+                project.client.images.remove(tag)
         shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+        project.client.images.remove(CONTENT_IMAGE)
 
 
 def features_test(
