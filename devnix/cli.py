@@ -141,6 +141,10 @@ def init(
         Optional[str],  # noqa: UP045
         typer.Option("--config", help="With --merge: .devcontainer/NAME/devcontainer.json, or a path."),
     ] = None,
+    template: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--template", help="Apply a Template of devnix's collection (nix, nix-flake, ...)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write .devcontainer/ for Nix, picking the image variant for the Docker engine's architecture."""
@@ -165,6 +169,7 @@ def init(
             dry_run=dry_run,
             merge=merge,
             config=config,
+            template=template,
         )
         result = init_command.run(options)
         emit(result, as_json, init_command.describe)
@@ -468,6 +473,32 @@ def _bootstrap_progress() -> Iterator[Callable[[Any], None]]:
 
     with progress:
         yield show
+
+
+# --- devnix templates -------------------------------------------------------------------------------
+
+templates_app = typer.Typer(
+    help="The devcontainer Templates collection (templates/), generated from devnix's scaffolds.",
+    no_args_is_help=True,
+)
+app.add_typer(templates_app, name="templates")
+
+
+@templates_app.command("render")
+def templates_render(
+    destination: Annotated[Path, typer.Argument(help="The collection's folder.")] = Path("templates"),
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 when the folder has drifted.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Render templates/ from the scaffolds `devnix init` uses, so the two never drift."""
+    with handle_errors():
+        from devnix.commands import templates as templates_command
+
+        result = templates_command.run(destination, check=check)
+        emit(result, as_json, templates_command.describe)
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

@@ -613,9 +613,7 @@ def create_container_raw(spec: dict[str, Any], *, platform: str | None = None, t
     query = f"?platform={quote(platform, safe='')}" if platform else ""
     status, answer = _api_json("POST", f"/containers/create{query}", body=spec, timeout=timeout)
     if status != 201 or not isinstance(answer, dict) or not answer.get("Id"):
-        raise EngineError(
-            f"could not create a container from {spec.get('Image')}: {_engine_message(answer)}"
-        )
+        raise EngineError(f"could not create a container from {spec.get('Image')}: {_engine_message(answer)}")
     return str(answer["Id"])
 
 
@@ -738,9 +736,7 @@ def remove_image(reference: str, *, force: bool = False) -> bool:
     raise EngineError(f"could not remove image {reference}: {_engine_message(None, data)}")
 
 
-def push_image(
-    reference: str, *, on_event: Callable[[dict[str, Any]], None] | None = None
-) -> str | None:
+def push_image(reference: str, *, on_event: Callable[[dict[str, Any]], None] | None = None) -> str | None:
     """Push a local tag with the Docker config's credentials; return the pushed manifest digest.
 
     The engine answers 200 and reports failures (unreachable registry, refused credentials) inside the
@@ -780,9 +776,7 @@ def volume_details(name: str, *, timeout: float = QUICK_TIMEOUT) -> dict[str, An
 
 def create_volume(name: str, labels: dict[str, str]) -> dict[str, Any]:
     """Create a named volume (creating one that exists returns it unchanged)."""
-    status, answer = _api_json(
-        "POST", "/volumes/create", body={"Name": name, "Labels": labels}, timeout=30.0
-    )
+    status, answer = _api_json("POST", "/volumes/create", body={"Name": name, "Labels": labels}, timeout=30.0)
     if status not in (200, 201) or not isinstance(answer, dict):
         raise EngineError(f"could not create volume {name}: {_engine_message(answer)}")
     return answer

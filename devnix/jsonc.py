@@ -267,9 +267,7 @@ class _Scanner:
                     if parent.kind == "object":
                         expect = _KEY_OR_CLOSE
                     else:
-                        expect, path, key_start = (
-                            _ITEM_OR_CLOSE, (*parent.path, len(parent.children)), -1
-                        )
+                        expect, path, key_start = (_ITEM_OR_CLOSE, (*parent.path, len(parent.children)), -1)
                     continue
                 if char and char == closers[-1]:
                     node, value = self.close(open_nodes, open_values, pos)
@@ -697,8 +695,7 @@ def edits_for_set(document: Document, path: Sequence[Key], value: Any) -> list[E
         return _insertion_edits(document, parent, None, nested, style)
     wanted = "an object" if isinstance(key, str) else f"an array of {key} items"
     raise JsoncEditError(
-        f"cannot set {format_path(path)}: {format_path(path[:depth])} is {_a(parent.kind)}, "
-        f"not {wanted}"
+        f"cannot set {format_path(path)}: {format_path(path[:depth])} is {_a(parent.kind)}, not {wanted}"
     )
 
 

@@ -139,9 +139,12 @@ def gather(config: Any, context: LintContext) -> Facts:
             if isinstance(extra, str):  # the Nix Feature's option: settings separated by commas
                 for line in extra.split(","):
                     _add_setting(facts.settings, line, ("features", feature_id, "extraNixConfig"), None)
-    for path, args in (("runArgs",), config.get("runArgs")), (
-        ("build", "options"),
-        (config.get("build") or {}).get("options") if isinstance(config.get("build"), dict) else None,
+    for path, args in (
+        (("runArgs",), config.get("runArgs")),
+        (
+            ("build", "options"),
+            (config.get("build") or {}).get("options") if isinstance(config.get("build"), dict) else None,
+        ),
     ):
         found = _platform_arg(args, path)
         if found is not None:
@@ -240,9 +243,7 @@ def _nix_store_volume(facts: Facts) -> list[Hit]:
         runs = _HEX_RUN.findall(name.lower())
         keyed = any(hex_digest.startswith(run) for run in runs) if hex_digest else bool(runs)
         if not keyed:
-            hits.append(
-                (path, f"volume {name!r} over /nix will hide the store of a rebuilt image", None)
-            )
+            hits.append((path, f"volume {name!r} over /nix will hide the store of a rebuilt image", None))
     return hits
 
 
@@ -275,7 +276,8 @@ def _is_nix_volume(mount: dict[str, Any]) -> bool:
 
 def _flakes_not_enabled(facts: Facts) -> list[Hit]:
     features = " ".join(
-        s.value for name in ("experimental-features", "extra-experimental-features")
+        s.value
+        for name in ("experimental-features", "extra-experimental-features")
         for s in facts.settings.get(name, [])
     )
     if facts.image is not None:
@@ -306,8 +308,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "filter-syscalls-native",
         "warning",
-        "remove it: it is needed only where Nix runs under emulation (QEMU, Rosetta), "
-        "see NixOS/nix#5258",
+        "remove it: it is needed only where Nix runs under emulation (QEMU, Rosetta), see NixOS/nix#5258",
         _filter_syscalls_native,
     ),
     Rule(

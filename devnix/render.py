@@ -32,17 +32,29 @@ class Layout:
     write_flake_nix: bool = False  # only when the project has no flake.nix yet
 
 
-def context(plan: Plan, layout: Layout) -> dict[str, Any]:
-    """The values the scaffolds see."""
+def base_context(layout: Layout) -> dict[str, Any]:
+    """The values that come from the layout alone (shared by ``init`` and the Templates)."""
     extensions = [NIX_EXTENSION]
     if layout.direnv:
         extensions.append(DIRENV_EXTENSION)
+    return {
+        "name": layout.name,
+        "dockerfile": layout.dockerfile,
+        "flake": layout.flake,
+        "direnv": layout.direnv,
+        "post_create": layout.flake or layout.direnv,
+        "extensions": extensions,
+    }
+
+
+def context(plan: Plan, layout: Layout) -> dict[str, Any]:
+    """The values the scaffolds see for a decided plan."""
     image = str(plan.image)
     if plan.store_volume and plan.image_platforms.digest and not plan.image.digest:
         # The volume is keyed to this digest, so the image must be pinned to it too.
         image = str(plan.image.with_digest(plan.image_platforms.digest))
     return {
-        "name": layout.name,
+        **base_context(layout),
         "image": image,
         "platform": str(plan.platform),
         "engine_platform": str(plan.engine_platform),
@@ -51,11 +63,6 @@ def context(plan: Plan, layout: Layout) -> dict[str, Any]:
         "nix_path": plan.nix_path,
         "settings": plan.settings,
         "store_volume": plan.store_volume,
-        "dockerfile": layout.dockerfile,
-        "flake": layout.flake,
-        "direnv": layout.direnv,
-        "post_create": layout.flake or layout.direnv,
-        "extensions": extensions,
     }
 
 

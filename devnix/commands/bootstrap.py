@@ -348,7 +348,7 @@ def _run(
             builder_id,
             ["cat"],
             env={"NIX_CONFIG": nix.text},
-            labels={engine.BOOTSTRAP_LABEL: str(tag), f"{engine.BOOTSTRAP_LABEL}.pid": str(os.getpid())},
+            labels={engine.BOOTSTRAP_LABEL: tag.familiar, f"{engine.BOOTSTRAP_LABEL}.pid": str(os.getpid())},
             volumes={volume: "/nix"},
             platform=str(builder_platform),
             stdin_once=True,

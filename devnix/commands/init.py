@@ -47,6 +47,7 @@ class InitOptions:
     dry_run: bool = False
     merge: bool = False
     config: str | None = None
+    template: str | None = None  # a Template of templates/: its layout, with what init detects
     registry_timeout: float = 5.0
 
 
@@ -134,19 +135,33 @@ def run(options: InitOptions) -> InitResult:
         )
     )
     notes.extend(plan.notes)
-    layout = Layout(
-        name=directory.resolve().name or "project",
-        dockerfile=options.dockerfile,
-        flake=options.flake,
-        direnv=options.direnv,
-        write_flake_nix=options.flake and not (directory / "flake.nix").exists(),
-    )
+    layout = _layout(options)
     files = render(plan, layout)
     if existing is not None:
         return _merge(options, existing, plan, layout, files, notes)
     if not options.dry_run:
         write_all(directory, files, force=options.force, executable=(".devcontainer/post-create.sh",))
     return InitResult(directory, plan, files, options.dry_run, tuple(notes))
+
+
+def _layout(options: InitOptions) -> Layout:
+    dockerfile, flake, direnv = options.dockerfile, options.flake, options.direnv
+    if options.template:
+        from devnix.templates import spec
+
+        chosen = spec(options.template).layout
+        dockerfile, flake, direnv = (
+            dockerfile or chosen.dockerfile,
+            flake or chosen.flake,
+            direnv or chosen.direnv,
+        )
+    return Layout(
+        name=options.directory.resolve().name or "project",
+        dockerfile=dockerfile,
+        flake=flake,
+        direnv=direnv,
+        write_flake_nix=flake and not (options.directory / "flake.nix").exists(),
+    )
 
 
 def _merge(

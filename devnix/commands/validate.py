@@ -169,9 +169,7 @@ def describe(result: ValidateResult) -> str:
         elif f.kind == "schema":
             lines.append(f"{where} {jsonc.format_path(f.path or ())}: {f.message}")
         else:
-            lines.append(
-                f"{where} {jsonc.format_path(f.path or ())}: {f.severity}: {f.message} [{f.rule}]"
-            )
+            lines.append(f"{where} {jsonc.format_path(f.path or ())}: {f.severity}: {f.message} [{f.rule}]")
             if f.hint:
                 lines.append(f"    hint: {f.hint}")
     return "\n".join(lines)

@@ -210,8 +210,33 @@ def remove_leftovers(project: FeaturesProject, output: str) -> None:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 project.client.images.remove(tag)
         shutil.rmtree(folder, ignore_errors=True)
-    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-        project.client.images.remove(CONTENT_IMAGE)
+    remove_content_image(project.client)
+
+
+def remove_content_image(client: Any) -> None:
+    """Remove the classic path's content image with the untagged images the classic builder
+    (DOCKER_BUILDKIT=0) stacked on it for the build stage that reads it, leaves first."""
+    import docker.errors
+
+    try:
+        content_id = client.images.get(CONTENT_IMAGE).id
+    except docker.errors.ImageNotFound:
+        return
+    children: dict[str, list[dict[str, Any]]] = {}
+    for image in client.api.images(all=True):
+        children.setdefault(image.get("ParentId") or "", []).append(image)
+    doomed: list[str] = []
+
+    def collect(image_id: str) -> None:
+        for child in children.get(image_id, []):
+            if child.get("RepoTags") in (None, [], ["<none>:<none>"]):
+                collect(child["Id"])
+                doomed.append(child["Id"])
+
+    collect(content_id)
+    for image_id in [*doomed, CONTENT_IMAGE]:
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            client.images.remove(image_id)
 
 
 def features_test(
