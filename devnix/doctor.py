@@ -13,7 +13,6 @@ installed it last, so the path alone can lie.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -127,6 +126,8 @@ class Devcontainer:
     platforms_detail: str = ""  # where image_platforms came from, or why they are unknown
     nix_conf: Mapping[str, str] | None = None  # parsed .devcontainer/nix.conf, None when there is none
     store_volume: str | None = None  # source of a devnix-nix-* volume mounted at /nix
+    # `devnix validate`'s Nix findings that doctor has no check of its own for: (id, severity, message, hint)
+    lint: tuple[tuple[str, str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -419,51 +420,6 @@ def disk_hint(kind: Kind, root: str) -> str:
 # --- reading the project's files --------------------------------------------------------------------------
 
 
-def strip_jsonc(text: str) -> str:
-    """JSON from JSONC: ``//`` and ``/* */`` comments and trailing commas removed, strings left alone."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            out.append(text[i : j + 1])
-            i = j + 1
-        elif text.startswith("//", i):
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-        else:
-            out.append(c)
-            i += 1
-    # Trailing commas: a comma followed (after whitespace only, comments being gone) by } or ].
-    return re.sub(r",(\s*[}\]])", r"\1", "".join(out))
-
-
-def read_jsonc(text: str) -> Any:
-    """Parse devcontainer.json, with :mod:`devnix.jsonc` when that module exists, else :func:`strip_jsonc`."""
-    try:
-        from devnix import jsonc  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return json.loads(strip_jsonc(text))
-    parse = getattr(jsonc, "parse", None)
-    if parse is None:
-        return json.loads(strip_jsonc(text))
-    try:
-        value = parse(text)
-    except ValueError:
-        raise
-    except Exception as error:
-        # Whatever that module raises for a malformed file is the user's mistake, not a bug here.
-        raise ValueError(str(error)) from error
-    # A parser that keeps positions may wrap the value; take the plain one when it offers it.
-    return getattr(value, "value", value)
-
-
 def _platform_flag(args: Sequence[Any]) -> Platform | None:
     items = [str(a) for a in args]
     for index, item in enumerate(items):
@@ -711,6 +667,9 @@ def _devcontainer_checks(
     checks = [platform_check]
     if target is not None:
         checks.append(_nixconf_check(dev, target, engine))
+    for rule, severity, message, hint in dev.lint:
+        status = Status.FAIL if severity == "error" else Status.WARN
+        checks.append(Check(f"devcontainer.{rule}", status, message, hint))
     return checks
 
 

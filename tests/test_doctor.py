@@ -419,22 +419,6 @@ def test_unreadable_devcontainer_json_fails() -> None:
     assert result.status is Status.FAIL and "line 3" in result.message
 
 
-def test_strip_jsonc_keeps_strings_and_drops_comments_and_trailing_commas() -> None:
-    text = """// head
-    {
-      "image": "ghcr.io/a/b:1", /* block */
-      "url": "http://x/*not a comment*/", // tail
-      "runArgs": ["--platform=linux/amd64",],
-      "escaped": "a \\" // still a string",
-    }"""
-    assert json.loads(doctor.strip_jsonc(text)) == {
-        "image": "ghcr.io/a/b:1",
-        "url": "http://x/*not a comment*/",
-        "runArgs": ["--platform=linux/amd64"],
-        "escaped": 'a " // still a string',
-    }
-
-
 def test_devcontainer_from_config_reads_pins_builds_and_store_volume() -> None:
     pinned = doctor.devcontainer_from_config(
         "p",
@@ -709,3 +693,21 @@ def test_cli_through_a_socket_that_replays_a_recorded_colima(
     assert checks["mount"]["status"] == "warn" and "no linux/arm64 image" in checks["mount"]["message"]
     assert "images 4.0 GB" in checks["disk"]["message"]
     assert elapsed < 3
+
+
+def test_the_projects_config_gets_validates_nix_findings(tmp_path: Path) -> None:
+    from devnix.commands.doctor import _read_devcontainer
+
+    folder = tmp_path / ".devcontainer"
+    folder.mkdir()
+    (folder / "devcontainer.json").write_text(
+        '// a stale-store trap\n{"image": "nixos/nix", "postCreateCommand": "nix develop",\n'
+        ' "mounts": ["source=nix-store,target=/nix,type=volume"],}\n'
+    )
+    found = _read_devcontainer(tmp_path)
+    assert found is not None and found.error is None
+    rules = {rule for rule, _severity, _message, _hint in found.lint}
+    assert {"nix-store-volume", "flakes-not-enabled"} <= rules
+    checks = doctor._devcontainer_checks(found, Platform("linux", "amd64"), {})
+    assert {c.id for c in checks} >= {"devcontainer.nix-store-volume", "devcontainer.flakes-not-enabled"}
+    assert all(c.hint for c in checks if c.id.startswith("devcontainer.nix"))

@@ -408,19 +408,34 @@ def _read_devcontainer(directory: Path) -> Devcontainer | None:
             break
     else:
         return None
+    from devnix import jsonc, lint
+
     try:
-        config = doctor.read_jsonc(path.read_text("utf-8"))
-    except (OSError, ValueError) as error:
-        return Devcontainer(relative, error=str(error))
+        config = jsonc.parse(jsonc.read_file(path)).value
     except DevnixError as error:
         return Devcontainer(relative, error=error.message)
     found = doctor.devcontainer_from_config(relative, config)
     nix_conf_path = directory / ".devcontainer" / "nix.conf"
     try:
-        nix_conf = nixconf.parse(nix_conf_path.read_text("utf-8")) if nix_conf_path.is_file() else None
-    except OSError:
-        nix_conf = None
-    return Devcontainer(**{**found.__dict__, "nix_conf": nix_conf})
+        nix_conf_text = nix_conf_path.read_text("utf-8") if nix_conf_path.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        nix_conf_text = None
+    try:
+        envrc = (directory / ".envrc").read_text("utf-8") if (directory / ".envrc").is_file() else None
+    except (OSError, UnicodeDecodeError):
+        envrc = None
+    context = lint.LintContext(
+        nix_conf=nix_conf_text, flake_nix=(directory / "flake.nix").is_file(), envrc=envrc
+    )
+    # Doctor judges the platform and the syscall filter itself, against the engine it asked.
+    covered = {"filter-syscalls-native", "image-platform-missing"}
+    findings = tuple(
+        (hit.id, hit.severity, hit.message, hit.hint)
+        for hit in lint.lint(config, context)
+        if hit.id not in covered
+    )
+    nix_conf = nixconf.parse(nix_conf_text) if nix_conf_text is not None else None
+    return Devcontainer(**{**found.__dict__, "nix_conf": nix_conf, "lint": findings})
 
 
 def _image_platforms(dev: Devcontainer, timeout: float) -> Devcontainer:

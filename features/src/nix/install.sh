@@ -190,7 +190,7 @@ ensure_nix_dirs() {
 give_nix_to_user() {
     [ "$MODE" = single-user ] || return 0
     [ "$TARGET_UID" != 0 ] || return 0
-    if [ -n "$(find /nix \( ! -user "$TARGET_UID" -o ! -group "$TARGET_GID" \) -print -quit 2>/dev/null)" ]; then
+    if [ -n "$(find /nix \( ! -user "$TARGET_UID" -o ! -group "$TARGET_GID" \) -print 2>/dev/null | head -n 1)" ]; then
         log "giving /nix to $TARGET_USER (single-user Nix)"
         chown -R "$TARGET_UID:$TARGET_GID" /nix
     fi
