@@ -59,6 +59,12 @@ class VerifyError(DevnixError):
     exit_code = 8
 
 
+class Terminated(DevnixError):
+    """SIGTERM stopped the run (after cleaning up); the exit code a shell gives a SIGTERM'd process."""
+
+    exit_code = 143
+
+
 def default_attribute(system: str, channel: str = DEFAULT_CHANNEL, image: str = DEFAULT_IMAGE) -> str:
     return f'docker-nixpkgs.{system}."{channel}".{image}'
 

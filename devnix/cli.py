@@ -429,46 +429,57 @@ def _bootstrap_progress() -> Iterator[Callable[[Any], None]]:
         yield plain
         return
 
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Column
 
+    # Fixed columns first, the note (the step's detail or Nix's last log line) takes what is left.
     progress = Progress(
-        SpinnerColumn(finished_text="[green]done[/]"),
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=24),
-        DownloadColumn(),
+        SpinnerColumn(finished_text="[green]✓[/]"),
+        TextColumn("{task.description}", table_column=Column(width=18, no_wrap=True)),
+        BarColumn(bar_width=20),
+        TextColumn("{task.fields[size]}", table_column=Column(width=16, no_wrap=True, justify="right")),
         TimeElapsedColumn(),
-        TextColumn("[dim]{task.fields[note]}"),
+        TextColumn(
+            "[dim]{task.fields[note]}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")
+        ),
         console=console,
         transient=False,
+        expand=True,
     )
     tasks: dict[str, Any] = {}
+
+    def size(completed: int | None, total: int | None) -> str:
+        if completed is None:
+            return ""
+        if total:
+            return f"{completed / 1e6:.1f}/{total / 1e6:.1f} MB"
+        return f"{completed / 1e6:.1f} MB"
 
     def show(event: Any) -> None:
         task = tasks.get(event.step)
         if event.kind == "start":
-            tasks[event.step] = progress.add_task(event.title, total=None, note="")
+            tasks[event.step] = progress.add_task(event.title, total=None, note="", size="")
         elif task is None and event.kind == "skip":
-            tasks[event.step] = progress.add_task(event.title, total=1, completed=1, note=event.text)
-            progress.stop_task(tasks[event.step])
+            task = tasks[event.step] = progress.add_task(
+                f"[dim]{event.title}[/]", total=1, note=f"skipped: {event.text}", size=""
+            )
+            progress.update(task, completed=1)
         elif task is None:
             return
         elif event.kind == "progress":
-            progress.update(task, completed=event.completed, total=event.total or None)
+            progress.update(
+                task,
+                completed=event.completed,
+                total=event.total or None,
+                size=size(event.completed, event.total),
+            )
         elif event.kind == "log":
-            progress.update(task, note=event.text[-70:])
+            progress.update(task, note=event.text)
         elif event.kind == "done":
             total = progress.tasks[task].total or 1
-            progress.update(task, total=total, completed=total, note=event.text[-70:])
-            progress.stop_task(task)
+            progress.update(task, total=total, completed=total, note=event.text)
         elif event.kind == "fail":
-            progress.update(task, description=f"[red]{event.title} (failed)[/]")
+            progress.update(task, description=f"[red]{event.title}[/]", note="failed")
             progress.stop_task(task)
 
     with progress:

@@ -10,11 +10,17 @@ second identical merge changes nothing. What devnix owns:
 - a ``mounts`` entry for devnix's own /nix store volume (``devnix-nix-*``),
 - the Nix (and direnv) extension in ``customizations.vscode.extensions``,
 - ``postCreateCommand`` only when the config has none.
+
+A ``dockerComposeFile`` config keeps its image in a compose file: there devnix edits the service
+(:mod:`devnix.compose`: image, platform, environment) and devcontainer.json only gets the extensions, the
+``postCreateCommand`` and, when the container's workspace path is unknown, ``remoteEnv``.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -37,6 +43,7 @@ class ConfigFile:
     path: Path
     text: str
     companion_dir: PurePosixPath  # relative to the project, e.g. .devcontainer or .devcontainer/nix
+    root: Path | None = None  # the project folder (compose files must be inside it); default: path's folder
 
     @property
     def value(self) -> dict[str, Any]:
@@ -47,7 +54,82 @@ class ConfigFile:
 
     @property
     def is_build(self) -> bool:
+        if self.compose is not None:
+            return self.compose.build
         return isinstance(self.value.get("build"), dict) or "dockerFile" in self.value
+
+    @cached_property
+    def compose(self) -> ComposeService | None:
+        """The compose service this config runs, read once (None for image and Dockerfile configs)."""
+        return find_compose_service(self) if "dockerComposeFile" in self.value else None
+
+
+@dataclass(frozen=True)
+class ComposeService:
+    """The compose file devnix edits for a ``dockerComposeFile`` config, and how it defines the service."""
+
+    path: Path  # the last file that defines the service's image or build
+    text: str
+    service: str
+    build: bool  # built from a Dockerfile (in any of the files): its image stays the build's
+
+
+def find_compose_service(config: ConfigFile) -> ComposeService:
+    """Read the config's compose files; refuse what devnix cannot edit safely, with what to do."""
+    from devnix import compose
+
+    value = config.value
+    files, service = value.get("dockerComposeFile"), value.get("service")
+    names = [files] if isinstance(files, str) else files
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise MergeRefused(
+            f"{config.path}: dockerComposeFile is not a path or a list of paths", hint="fix it"
+        )
+    if not isinstance(service, str) or not service:
+        raise MergeRefused(f"{config.path}: a dockerComposeFile config needs a service", hint="fix it")
+    root = (config.root or config.path.parent).resolve()
+    chosen: tuple[Path, str] | None = None
+    build = mentioned = False
+    for name in names:
+        # Relative to the devcontainer.json's folder, as the reference CLI reads them.
+        path = Path(os.path.normpath(config.path.parent / name))
+        if not path.resolve().is_relative_to(root):
+            raise MergeRefused(
+                f"{config.path}: compose file {name} is outside the project {root}; devnix edits only "
+                "files in the project",
+                hint="move the service into a compose file in the project, or edit it by hand",
+            )
+        if not path.is_file():
+            raise MergeRefused(
+                f"{config.path}: compose file {name} is missing; devnix edits the service {service!r} there",
+                hint="create it (or fix dockerComposeFile), then merge again",
+            )
+        text = _read_compose(path)
+        facts = compose.service_facts(text, service, str(path))
+        if facts is None:
+            continue
+        mentioned = True
+        build = build or facts.build
+        if facts.image or facts.build:
+            chosen = (path, text)
+    if chosen is None:
+        which = "defines it without an image or a build (extends?)" if mentioned else "defines it"
+        raise MergeRefused(
+            f"{config.path}: no compose file in {', '.join(names)} {which}: service {service!r}",
+            hint="give the service an image or a build in a compose file of the project, or check `service`",
+        )
+    return ComposeService(chosen[0], chosen[1], service, build)
+
+
+def _read_compose(path: Path) -> str:
+    """A compose file's text as it is (line endings too); undecodable bytes are refused, not replaced."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except UnicodeDecodeError:
+        raise MergeRefused(f"{path} is not UTF-8 text", hint="fix it first") from None
+    except OSError as error:
+        raise MergeRefused(f"cannot read {path}: {error.strerror or error}", hint="check it") from None
 
 
 def find_config(directory: Path, name: str | None = None) -> ConfigFile:
@@ -66,7 +148,7 @@ def find_config(directory: Path, name: str | None = None) -> ConfigFile:
                 if parent.parts and parent.parts[0] == ".devcontainer"
                 else PurePosixPath(".devcontainer")
             )
-            return ConfigFile(path, jsonc.read_file(path), companion)
+            return ConfigFile(path, jsonc.read_file(path), companion, directory)
     raise UsageError(
         f"no devcontainer.json to merge into under {directory} (looked at {', '.join(candidates)})",
         hint="run `devnix init` without --merge to write a new one, or name it with --config",
@@ -74,21 +156,24 @@ def find_config(directory: Path, name: str | None = None) -> ConfigFile:
 
 
 def refuse_unsafe(config: ConfigFile) -> None:
-    """Configs whose image devnix cannot change from devcontainer.json are refused with what to do."""
-    value = config.value
-    if "dockerComposeFile" in value:
-        service = value.get("service", "the service")
-        raise MergeRefused(
-            f"{config.path} runs {service!r} from a compose file, where its image lives; devnix would "
-            "have to edit that file",
-            hint="set the service's image and the NIX_PATH and NIX_USER_CONF_FILES environment in the "
-            "compose file, or run `devnix init` in a fresh folder and copy what you need",
-        )
+    """Configs devnix cannot merge into safely are refused with what to do (a compose file that is missing,
+    outside the project, or lacks the service); reading the compose files here also caches them."""
+    _ = config.compose
 
 
 def merge_config(config: ConfigFile, plan: Plan, layout: Layout) -> tuple[str, list[str]]:
     """The new text of ``config`` with devnix's decisions, and notes on what was left alone."""
+    text, notes, _others = merge_all(config, plan, layout)
+    return text, notes
+
+
+def merge_all(
+    config: ConfigFile, plan: Plan, layout: Layout
+) -> tuple[str, list[str], dict[Path, tuple[str, str]]]:
+    """:func:`merge_config`, plus the other files it edits (a compose file) as ``{path: (old, new)}``."""
     refuse_unsafe(config)
+    if config.compose is not None:
+        return _merge_compose(config, config.compose, plan, layout)
     values = context(plan, layout)
     text = config.text
     notes: list[str] = []
@@ -116,6 +201,13 @@ def merge_config(config: ConfigFile, plan: Plan, layout: Layout) -> tuple[str, l
             text, current, f"source={plan.store_volume}-${{devcontainerId}},target=/nix,type=volume"
         )
 
+    return _extensions_and_post_create(text, config, values, notes), notes, {}
+
+
+def _extensions_and_post_create(
+    text: str, config: ConfigFile, values: dict[str, Any], notes: list[str]
+) -> str:
+    current = config.value
     for extension in values["extensions"]:
         text = jsonc.append_unique(text, ("customizations", "vscode", "extensions"), extension)
 
@@ -126,7 +218,55 @@ def merge_config(config: ConfigFile, plan: Plan, layout: Layout) -> tuple[str, l
             text = jsonc.set_value(text, ("postCreateCommand",), wanted)
         elif existing != wanted:
             notes.append(f"postCreateCommand is yours and was kept; add `{wanted}` to it for the dev shell")
-    return text, notes
+    return text
+
+
+def _merge_compose(
+    config: ConfigFile, service: ComposeService, plan: Plan, layout: Layout
+) -> tuple[str, list[str], dict[Path, tuple[str, str]]]:
+    """The service's image, platform and environment go to its compose file; the rest to the config."""
+    from devnix import compose
+
+    values = context(plan, layout)
+    current = config.value
+    notes: list[str] = []
+    text = config.text
+    environment = {"NIX_PATH": plan.nix_path}
+    workspace = current.get("workspaceFolder")
+    conf = f"{config.companion_dir}/nix.conf"
+    if isinstance(workspace, str) and workspace.startswith("/") and "${" not in workspace:
+        # Compose files get no ${containerWorkspaceFolder}: the path the service mounts the project at
+        # is the config's workspaceFolder, written out.
+        environment["NIX_USER_CONF_FILES"] = f"{workspace.rstrip('/')}/{conf}"
+    else:
+        remote_env = current.get("remoteEnv")
+        if remote_env is not None and not isinstance(remote_env, dict):
+            raise MergeRefused(f"{config.path}: remoteEnv is not an object", hint="fix it first")
+        wanted = f"${{containerWorkspaceFolder}}/{conf}"
+        text = _set_if_different(
+            text, ("remoteEnv", "NIX_USER_CONF_FILES"), (remote_env or {}).get("NIX_USER_CONF_FILES"), wanted
+        )
+        why = "has no workspaceFolder" if workspace is None else "has a workspaceFolder with variables"
+        notes.append(
+            f"{config.path.name} {why}, which a compose file cannot spell; NIX_USER_CONF_FILES went to "
+            "remoteEnv (set for the tools' processes, not the container's own)"
+        )
+    if plan.store_volume:
+        notes.append(
+            "--store-volume is not applied to compose configs; add a volume over /nix to the service"
+        )
+    new_compose = compose.edit_service(
+        service.text,
+        service.service,
+        where=str(service.path),
+        image=None if service.build else values["image"],
+        platform=str(plan.platform),
+        pin=plan.pin_platform,
+        environment=environment,
+    )
+    text = _extensions_and_post_create(text, config, values, notes)
+    others = {service.path: (service.text, new_compose)} if new_compose != service.text else {}
+    return text, notes, others
 
 
 def _set_if_different(text: str, path: tuple[str, ...], current: Any, wanted: Any) -> str:

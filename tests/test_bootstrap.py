@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from devnix import bootstrap as core
 from devnix import engine
 from devnix.cli import app
-from devnix.errors import UsageError
+from devnix.errors import DevnixError, UsageError
 from devnix.platforms import Platform
 
 AMD64 = Platform("linux", "amd64")
@@ -150,9 +150,9 @@ def test_pass_through_options_are_read_from_extra_arguments() -> None:
 def test_build_output_is_read_from_nix_json() -> None:
     stdout = json.dumps([{"drvPath": "/nix/store/a.drv", "outputs": {"out": "/nix/store/b-image.tar.gz"}}])
     assert core.parse_build_output(stdout) == "/nix/store/b-image.tar.gz"
-    with pytest.raises(core.DevnixError):
+    with pytest.raises(DevnixError):
         core.parse_build_output("not json")
-    with pytest.raises(core.DevnixError):
+    with pytest.raises(DevnixError):
         core.parse_build_output(json.dumps([{"outputs": {"out": "/tmp/x"}}]))
 
 
@@ -230,3 +230,34 @@ def test_cli_help_names_the_pass_through() -> None:
     result = CliRunner().invoke(app, ["bootstrap", "--help"])
     assert result.exit_code == 0
     assert "--option" in result.output and "--builder-image" in result.output
+
+
+# --- the transaction --------------------------------------------------------------------------------
+
+
+def test_undo_runs_failure_actions_newest_first_then_the_always_ones() -> None:
+    from devnix.commands.bootstrap import _Undo
+
+    done: list[str] = []
+    undo = _Undo()
+    undo.always(lambda: done.append("remove builder"))
+    undo.on_failure(lambda: done.append("drop loaded image"))
+    undo.on_failure(lambda: done.append("restore tag"))
+    assert undo.run(failed=True) == []
+    assert done == ["restore tag", "drop loaded image", "remove builder"]
+
+
+def test_undo_after_success_only_removes_the_builder_and_reports_problems() -> None:
+    from devnix.commands.bootstrap import _Undo
+
+    done: list[str] = []
+
+    def broken() -> None:
+        raise UsageError("engine went away")
+
+    undo = _Undo()
+    undo.on_failure(lambda: done.append("restore tag"))
+    undo.always(broken)
+    undo.always(lambda: done.append("close attachment"))
+    assert undo.run(failed=False) == ["engine went away"]
+    assert done == ["close attachment"]  # the later clean-up still ran after the failing one

@@ -412,3 +412,41 @@ def test_entrypoint_without_daemon_only_runs_its_arguments(tmp_path: Path, state
         timeout=30,
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "started\n", "")
+
+
+# ------------------------------------------------------------------------------------------------
+# features/test/nix in the reference CLI's format
+
+LOCAL_IMAGE_PREFIX = "devnix-features-test/"  # the local tags tests/docker/test_features.py makes
+HELPERS = {"test.sh", "duplicate.sh", "nix-checks.sh"}
+
+
+def scenarios() -> dict[str, dict[str, Any]]:
+    data: dict[str, dict[str, Any]] = json.loads((FEATURE_TEST_DIR / "scenarios.json").read_text())
+    return data
+
+
+def test_every_scenario_has_its_script_and_every_script_a_scenario() -> None:
+    names = set(scenarios())
+    scripts = {p.name for p in FEATURE_TEST_DIR.glob("*.sh")} - HELPERS
+    assert scripts == {f"{name}.sh" for name in names}
+    for path in FEATURE_TEST_DIR.glob("*.sh"):
+        assert os.access(path, os.X_OK), path
+        if path.name != "nix-checks.sh":
+            text = path.read_text()
+            assert "source dev-container-features-test-lib" in text and "reportResults" in text, path
+
+
+@pytest.mark.parametrize("name", sorted(scenarios()))
+def test_scenario_images_are_local(name: str) -> None:
+    """No scenario needs an internet registry: images are the local stand-in tags."""
+    scenario = scenarios()[name]
+    assert scenario["features"].keys() == {"nix"}
+    if "image" in scenario:
+        assert scenario["image"].startswith(LOCAL_IMAGE_PREFIX)
+    else:
+        dockerfile = FEATURE_TEST_DIR / name / scenario["build"]["dockerfile"]
+        froms = re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), flags=re.M)
+        assert froms and all(f.startswith(LOCAL_IMAGE_PREFIX) for f in froms), froms
+    for other in scenarios():
+        assert other == name or name not in other, "--filter matches names by substring"

@@ -198,9 +198,9 @@ class _Undo:
         self._always.append(action)
 
     def run(self, failed: bool) -> list[str]:
-        """Run the actions; a second Ctrl-C must not leave half the clean-up undone, so SIGINT is held."""
+        """Run the actions; a second Ctrl-C must not leave half the clean-up undone, so signals are held."""
         problems: list[str] = []
-        with _sigint_held():
+        with _signals_held():
             actions = (self._on_failure[::-1] if failed else []) + self._always[::-1]
             for action in actions:
                 try:
@@ -214,16 +214,38 @@ class _Undo:
         return problems
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def _sigint_held() -> Iterator[None]:
+def _signals_held() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in _STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """SIGTERM (``timeout``, a cancelled CI job, ``docker stop`` of a dev container running devnix) would
+    end Python on the spot; raised as an error instead, it runs the same clean-up as a Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(number: int, frame: object) -> None:
+        raise core.Terminated("terminated by SIGTERM; the builder and any new names were removed")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # --- run ----------------------------------------------------------------------------------------------
@@ -244,7 +266,8 @@ def run(options: BootstrapOptions, on_event: EventSink | None = None) -> Bootstr
     undo = _Undo()
     failed = True
     try:
-        result = _run(options, flake, target, tag, engine_platform, steps, undo, sink, started)
+        with _sigterm_stops():
+            result = _run(options, flake, target, tag, engine_platform, steps, undo, sink, started)
         failed = False
         return result
     finally:
@@ -342,6 +365,8 @@ def _run(
                 },
             )
         step.detail = f"{volume} ({'new, seeded from the builder' if volume_created else 'warm'})"
+        if options.store_volume is None:
+            notes.extend(_stale_volumes(options.builder_image, builder_id))
 
     with steps.step("start") as step:
         container = engine.create_container(
@@ -425,6 +450,23 @@ def _run(
         seconds=time.monotonic() - started,
         notes=tuple(notes),
     )
+
+
+def _stale_volumes(builder_image: str, builder_id: str) -> list[str]:
+    """Store volumes seeded from an earlier image of the same name: never reused (their Nix may differ
+    from the new builder's), so say how to free their space rather than deleting a user's cache."""
+    notes = []
+    for found in engine.volumes(core.STORE_VOLUME_PREFIX):
+        labels = found.get("Labels") or {}
+        if (
+            labels.get(f"{engine.BOOTSTRAP_LABEL}.builder-image") == builder_image
+            and labels.get(f"{engine.BOOTSTRAP_LABEL}.builder-id") != builder_id
+        ):
+            name = found.get("Name")
+            notes.append(
+                f"store volume {name} is from an older {builder_image}; `docker volume rm {name}` frees it"
+            )
+    return notes
 
 
 def _close(attachment: Any) -> None:
@@ -573,6 +615,9 @@ def _build(
     code = run.exit_code
     if code != 0:
         reason = core.build_failure_line(list(tail)) or f"nix exited with {code}"
+        if flake.local_dir is not None:
+            # Nix names the builder's copy; the user knows the folder on this machine.
+            reason = reason.replace(flake.url, f"path:{flake.local_dir}")
         raise NixBuildError(
             f"nix build of {flake.shown} for {system} failed: {reason}",
             list(tail),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,12 +173,12 @@ def _merge(
     rendered: dict[str, str],
     notes: list[str],
 ) -> InitResult:
-    """Edit the existing config in place; add the companion files beside it that are missing."""
-    from devnix.merge import merge_config
+    """Edit the existing config in place (and its compose file); add the companion files that are missing."""
+    from devnix.merge import merge_all
 
     directory = options.directory
     config_path = existing.path.relative_to(directory).as_posix()
-    merged_text, merge_notes = merge_config(existing, plan, layout)
+    merged_text, merge_notes, others = merge_all(existing, plan, layout)
     notes.extend(merge_notes)
     companion_dir = str(existing.companion_dir)
     wanted: dict[str, str] = {}
@@ -191,6 +192,9 @@ def _merge(
     if merged_text != existing.text:
         changes[config_path] = merged_text
     old_texts = {config_path: existing.text}
+    for other, (old, new) in others.items():
+        relative = Path(os.path.relpath(other, directory)).as_posix()
+        changes[relative], old_texts[relative] = new, old
     for path, text in wanted.items():
         target = directory / path
         if not target.exists():

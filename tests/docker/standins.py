@@ -264,6 +264,18 @@ def start_registry(
 # Stand-in images
 
 
+# Like Docker's slim Debian images: no manuals, docs (licences kept) or translations. A fifth smaller,
+# and so fewer files for dpkg to unpack under QEMU and fewer bytes to push.
+SLIM_DPKG_OPTIONS = (
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/info/*",
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+    "path-exclude=/usr/share/locale/*",
+    "path-include=/usr/share/locale/locale.alias",
+)
+
+
 @dataclass(frozen=True)
 class StandinRecipe:
     """A Debian root filesystem made by mmdebstrap, packed into an image for one platform."""
@@ -293,6 +305,7 @@ class StandinRecipe:
             f"--architectures={self.arch}",
             f"--include={','.join(self.include)}",
             '--aptopt=Acquire::Retries "3"',
+            *(f"--dpkgopt={opt}" for opt in SLIM_DPKG_OPTIONS),
             self.suite,
             str(output),
         ]

@@ -403,8 +403,15 @@ def test_push_errors_inside_the_engine_stream_are_detected(
     assert "connection refused" in unreachable or "dial tcp" in unreachable, unreachable
 
 
-def test_ctrl_c_during_the_build_leaves_nothing_behind(small_flake: Path, store_volume: str) -> None:
-    tag = "devnix-test-bootstrap/interrupted:arm64"
+@pytest.mark.parametrize(
+    ("signal_number", "exit_code", "said"),
+    [(signal.SIGINT, 130, "devnix: interrupted"), (signal.SIGTERM, 143, "terminated by SIGTERM")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_stopping_the_build_leaves_nothing_behind(
+    small_flake: Path, store_volume: str, signal_number: int, exit_code: int, said: str
+) -> None:
+    tag = f"devnix-test-bootstrap/interrupted:{signal.Signals(signal_number).name.lower()}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "devnix", "bootstrap",
          "--flake", f"{small_flake}#slow",
@@ -437,13 +444,13 @@ def test_ctrl_c_during_the_build_leaves_nothing_behind(small_flake: Path, store_
             time.sleep(0.3)
         else:
             pytest.fail(f"the slow build never started:\n{''.join(seen)}")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal_number)
         _, rest = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, rest
-    assert "[nix build] failed" in rest and "devnix: interrupted" in rest
+    assert proc.returncode == exit_code, rest
+    assert "[nix build] failed" in rest and said in rest
     assert wait_for_no_leftovers(tag) == []
     assert engine.image_details(tag) is None
