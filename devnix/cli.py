@@ -399,35 +399,46 @@ def bootstrap(
             nix_options=parse_nix_options(list(ctx.args)),
             store_volume=store_volume,
         )
-        with _bootstrap_progress() as on_event:
-            try:
+        from rich.console import Console
+
+        # On a terminal: progress bars, and Nix's last line beside its step. Elsewhere (CI logs): plain
+        # lines, Nix's log included as it comes, so a long build shows that it is alive.
+        terminal = Console(stderr=True).is_terminal
+        try:
+            with _bootstrap_progress() if terminal else _bootstrap_lines() as on_event:
                 result = bootstrap_command.run(options, on_event)
-            except NixBuildError as error:
+        except NixBuildError as error:
+            if terminal:
                 # Nix's own words first, then the one line (from handle_errors) saying what failed.
                 for line in error.log_tail:
                     typer.echo(f"  | {line}", err=True)
-                raise
+            raise
         emit(result, as_json, bootstrap_command.describe)
 
 
 @contextmanager
+def _bootstrap_lines() -> Iterator[Callable[[Any], None]]:
+    """Bootstrap's step events as plain lines on stderr."""
+
+    def plain(event: Any) -> None:
+        if event.kind == "log":
+            typer.echo(f"  | {event.text}", err=True)
+        elif event.kind == "done":
+            typer.echo(f"[{event.title}] done in {event.seconds:.1f} s: {event.text}", err=True)
+        elif event.kind == "skip":
+            typer.echo(f"[{event.title}] skipped: {event.text}", err=True)
+        elif event.kind == "fail":
+            typer.echo(f"[{event.title}] failed after {event.seconds:.1f} s", err=True)
+
+    yield plain
+
+
+@contextmanager
 def _bootstrap_progress() -> Iterator[Callable[[Any], None]]:
-    """Show bootstrap's step events on stderr: rich progress bars on a terminal, plain lines otherwise."""
+    """Bootstrap's step events as rich progress bars on stderr (a terminal)."""
     from rich.console import Console
 
     console = Console(stderr=True)
-    if not console.is_terminal:
-
-        def plain(event: Any) -> None:
-            if event.kind == "done":
-                typer.echo(f"[{event.title}] done in {event.seconds:.1f} s: {event.text}", err=True)
-            elif event.kind == "skip":
-                typer.echo(f"[{event.title}] skipped: {event.text}", err=True)
-            elif event.kind == "fail":
-                typer.echo(f"[{event.title}] failed after {event.seconds:.1f} s", err=True)
-
-        yield plain
-        return
 
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Column

@@ -41,6 +41,7 @@ class ServiceFacts:
 
     image: bool
     build: bool
+    platform: str | None = None
 
 
 @cache
@@ -105,7 +106,12 @@ def service_facts(text: str, service: str, where: str) -> ServiceFacts | None:
     found = _service(_compose(text, where), service, where)
     if found is None:
         return None
-    return ServiceFacts(_get(found[1], "image") is not None, _get(found[1], "build") is not None)
+    platform = _get(found[1], "platform")
+    return ServiceFacts(
+        _get(found[1], "image") is not None,
+        _get(found[1], "build") is not None,
+        str(platform[1].value) if platform is not None else None,
+    )
 
 
 def edit_service(

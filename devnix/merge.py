@@ -264,6 +264,15 @@ def _merge_compose(
         pin=plan.pin_platform,
         environment=environment,
     )
+    before = compose.service_facts(service.text, service.service, str(service.path))
+    if before and before.platform and new_compose != service.text:
+        after = compose.service_facts(new_compose, service.service, str(service.path))
+        if after and after.platform is None:
+            notes.append(
+                f"removed platform {before.platform} from {service.service!r}: the engine may still hold "
+                "that variant under the image's tag, which compose would run; `docker compose pull` "
+                "fetches the native one"
+            )
     text = _extensions_and_post_create(text, config, values, notes)
     others = {service.path: (service.text, new_compose)} if new_compose != service.text else {}
     return text, notes, others

@@ -696,7 +696,11 @@ def _load(container: str, shape: str, out_path: str, step: _Handle) -> tuple[cor
         events = engine.load_image(chunks())
     except EngineError as error:
         detail = f" ({tail[-1]})" if tail else ""
-        raise EngineError(f"{error.message}{detail}") from None
+        raise EngineError(
+            f"{error.message}{detail}",
+            hint=f"is {out_path} a docker-archive (dockerTools.buildImage) or a script that writes one "
+            "(dockerTools.streamLayeredImage)?",
+        ) from None
     code = run.exit_code
     if code not in (0, None):
         what = "the stream script" if shape == core.STREAM else "cat"

@@ -88,8 +88,19 @@ def wait_for_no_leftovers(tag: str, timeout: float = 15) -> list[str]:
     return found
 
 
+def _retry(args: list[str], gone: str, timeout: float = 30) -> None:
+    """Run a docker removal until it succeeds or the thing is gone: right after a test, an auto-removed
+    builder may still hold the volume, and another session's probe may briefly run an image."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = run(args, env=BASE_ENV, check=False)
+        if done.returncode == 0 or gone in done.stderr or time.monotonic() > deadline:
+            return
+        time.sleep(0.5)
+
+
 def remove_tag(ref: str) -> None:
-    run(["docker", "image", "rm", ref], env=BASE_ENV, check=False)
+    _retry(["docker", "image", "rm", ref], gone="No such image")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -101,7 +112,7 @@ def store_volume(docker_client: Any) -> Iterator[str]:
     """A store volume of this session's own, so runs elsewhere (the benchmark, a user) do not warm it."""
     name = f"devnix-test-store-{secrets.token_hex(4)}"
     yield name
-    run(["docker", "volume", "rm", "-f", name], env=BASE_ENV, check=False)
+    _retry(["docker", "volume", "rm", name], gone="no such volume")
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
+from typing import Any
 
 from standins import DevcontainerCLI, NixImages, last_json_line
 from typer.testing import CliRunner
@@ -67,7 +69,7 @@ def up_and_check(
 
 
 def test_compose_service_runs_emulated_then_natively(
-    nix_images: NixImages, devcontainer: DevcontainerCLI, tmp_path: Path
+    nix_images: NixImages, devcontainer: DevcontainerCLI, docker_client: Any, tmp_path: Path
 ) -> None:
     workspace = tmp_path / "composed"
     (workspace / ".devcontainer").mkdir(parents=True)
@@ -87,4 +89,9 @@ def test_compose_service_runs_emulated_then_natively(
     data = merge(workspace, "--image", nix_images.multi, "--force")
     assert data["emulated"] is False
     assert "platform:" not in compose.read_text()
+    assert any("docker compose pull" in str(note) for note in data["notes"])  # type: ignore[attr-defined]
+    # As that note says: the engine holds the tag as the arm64 variant it pulled, and compose runs a
+    # local tag as it is when no platform is asked for. Untag it (the image stays) so it is pulled again.
+    with contextlib.suppress(Exception):
+        docker_client.images.remove(nix_images.multi, force=True)
     up_and_check(devcontainer, workspace, "x86_64", True, "--remove-existing-container")
