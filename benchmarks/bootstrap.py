@@ -43,6 +43,7 @@ from standins import NIX_AMD64, NIX_ARM64, image_exists  # noqa: E402
 
 TARGET_RSS_MB = 100.0
 TARGET_RATIO = 0.25
+MIN_MOVED_BYTES = 250_000_000
 
 
 def _bootstrap(args: list[str]) -> tuple[float, float, dict[str, Any]]:
@@ -79,7 +80,10 @@ def main() -> None:
     volume = f"devnix-bench-store-{secrets.token_hex(4)}"
     tags = {"image": "devnix-bench/bootstrap:image", "stream": "devnix-bench/bootstrap:stream"}
     try:
-        flake = bootstrap_flake.make_flake(workdir / "flake", env)
+        # The stand-in's file system weighs ~250-320 MB depending on its recipe; padded to be sure.
+        flake = bootstrap_flake.make_flake(
+            workdir / "flake", env, min_rootfs_bytes=MIN_MOVED_BYTES + (8 << 20)
+        )
         common = [
             "--system", "aarch64-linux",
             "--builder-image", NIX_AMD64.cache_ref,
@@ -122,7 +126,7 @@ def main() -> None:
         )
         print()
         peak = max(cold_rss, stream_rss)
-        rss_ok = peak <= TARGET_RSS_MB and moved >= 250
+        rss_ok = peak <= TARGET_RSS_MB and stream["bytes_streamed"] >= MIN_MOVED_BYTES
         ratio_ok = ratio <= TARGET_RATIO
         print(
             f"peak RSS moving {moved:.0f} MB: {peak:.1f} MB (target <= {TARGET_RSS_MB:.0f} MB): "

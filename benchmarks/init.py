@@ -26,13 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "docker"))
 
 from standins import (  # noqa: E402 - the test helpers live beside the tests
+    ALL_RECIPES,
+    MULTI_TAG,
     NIX_AMD64,
-    NIX_ARM64,
     docker_env,
     ensure_standins,
     find_devcontainer_cli,
-    push_standin,
-    put_index,
+    find_seed,
+    publish_standins,
     start_registry,
 )
 
@@ -77,12 +78,11 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="devnix-bench-"))
     env = docker_env(work / "docker-config")
-    registry = start_registry(work / "registry")
+    registry = start_registry(work / "registry", seed=find_seed(ALL_RECIPES))
     try:
-        ensure_standins([NIX_AMD64, NIX_ARM64], work / "build", env)
-        pushed = [push_standin(r, registry, "bench/nix", r.arch, env) for r in (NIX_AMD64, NIX_ARM64)]
-        put_index(registry, "bench/nix", "multi", pushed)
-        image = f"{registry.host}/bench/nix:multi"
+        ensure_standins(ALL_RECIPES, work / "build", env, registry)
+        publish_standins(registry, env)
+        image = f"{registry.host}/{NIX_AMD64.registry_repository}:{MULTI_TAG}"
         cli = find_devcontainer_cli()
         template = publish_equivalent_template(cli, registry.host, image, work)
 

@@ -7,12 +7,10 @@ registry is Docker Hub (``docker.io``, repository ``library/<name>`` for single 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 
 from devnix.errors import UsageError
 from devnix.platforms import Platform, parse
@@ -54,6 +52,8 @@ class ImageRef:
         host = host.strip("[]")
         if host == "localhost":
             return True
+        import ipaddress  # only for numeric hosts; keeps start-up light
+
         try:
             return ipaddress.ip_address(host).is_loopback
         except ValueError:
@@ -137,6 +137,8 @@ class CatalogImage:
 @cache
 def catalog() -> tuple[CatalogImage, ...]:
     """The catalog shipped as package data (``devnix/data/images.json``)."""
+    from importlib import resources  # ~10 ms, and only needed without --image or on a fallback
+
     raw = json.loads(resources.files("devnix").joinpath("data/images.json").read_text("utf-8"))
     return tuple(
         CatalogImage(

@@ -759,7 +759,9 @@ def _verify(image_id: str, target: Platform, nix: core.BuilderNix) -> str:
         raise VerifyError(f"the engine lost the loaded image {image_id[:19]}")
     platform = _platform_of(details)
     if not platform.same_machine(target):
-        raise VerifyError(f"the built image is {platform}, not {target}", hint="check the flake output")
+        raise VerifyError(
+            f"the built image {_short(image_id)} is {platform}, not {target}", hint="check the flake output"
+        )
     command = [
         "nix",
         "--extra-experimental-features",
@@ -785,9 +787,14 @@ def _verify(image_id: str, target: Platform, nix: core.BuilderNix) -> str:
     if probe.exit_code != 0 or target.nix_system not in lines:
         said = lines[-1] if lines else "nothing"
         raise VerifyError(
-            f"nix in the built image says {said!r} (exit {probe.exit_code}), not {target.nix_system}"
+            f"nix in the built image {_short(image_id)} says {said!r} (exit {probe.exit_code}), "
+            f"not {target.nix_system}"
         )
     return f"{platform}; nix says {target.nix_system}"
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
 
 
 def nix_timeout(target: Platform, nix: core.BuilderNix) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -174,6 +173,8 @@ def _merge(
     notes: list[str],
 ) -> InitResult:
     """Edit the existing config in place (and its compose file); add the companion files that are missing."""
+    import difflib
+
     from devnix.merge import merge_all
 
     directory = options.directory

@@ -9,7 +9,9 @@ Silicon machine the other way round), and the image's root filesystem is the arm
   ``devnix-test-flake/nix:image`` inside the archive;
 - ``stream``: an executable that writes an unnamed docker-archive to stdout (what
   ``dockerTools.streamLayeredImage`` makes);
-- ``layer``: the unpacked archive both share (manifest.json, config.json, layer.tar).
+- ``layer``: the unpacked archive both share (manifest.json, config.json, layer.tar);
+
+and ``images.mislabelled``, a stream whose config says amd64 over the arm64 file system.
 
 The two big inputs (the rootfs tar, ~300 MB, and busybox) are cached under the stand-in cache, keyed to
 the arm64 stand-in's image id, and hard-linked into each flake folder.
@@ -25,13 +27,16 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 from standins import NIX_ARM64, EnvironmentMissing, image_id, run, seed_base
 
 FLAKE_VERSION = 1
 ARCHIVE_NAME = "devnix-test-flake/nix:image"
+MISLABELLED_NAME = "devnix-test-flake/nix:mislabelled"
 BUSYBOX_PACKAGE = "busybox-static:arm64"
 
 FLAKE_NIX = r"""{
@@ -55,6 +60,14 @@ FLAKE_NIX = r"""{
         image = run "docker-image-nix.tar.gz" "image.sh" { inherit layer; tag = "@ARCHIVE_NAME@"; };
         stream = run "stream-nix-image" "stream.sh" { inherit layer; };
         default = image;
+      };
+      # Claims amd64 but holds the arm64 file system: verification must catch it (named without a
+      # system so that it can be asked for with --system x86_64-linux).
+      images.mislabelled = run "stream-mislabelled" "stream.sh" {
+        layer = run "mislabelled-layer" "relabel.sh" {
+          inherit (self.packages.${system}) layer;
+          tag = "@MISLABELLED_NAME@";
+        };
       };
     };
 }
@@ -99,6 +112,14 @@ $bb ln -s "$layer/config.json" config.json
 $bb ln -s "$layer/layer.tar" layer.tar
 $bb printf '%s' '[{"Config":"config.json","RepoTags":["'"$tag"'"],"Layers":["layer.tar"]}]' > manifest.json
 $bb tar -chf - manifest.json config.json layer.tar | $bb gzip -1 > "$out"
+"""
+
+RELABEL_SH = r"""
+$bb mkdir -p "$out"
+$bb sed 's/"architecture": "arm64"/"architecture": "amd64"/' "$layer/config.json" > "$out/config.json"
+$bb ln -s "$layer/layer.tar" "$out/layer.tar"
+manifest='[{"Config":"config.json","RepoTags":["'"$tag"'"],"Layers":["layer.tar"]}]'
+$bb printf '%s' "$manifest" > "$out/manifest.json"
 """
 
 # The image's config: what `docker save` writes, with the layer's digest filled in by layer.sh.
@@ -200,21 +221,55 @@ def _place(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def make_flake(dest: Path, env: Mapping[str, str]) -> Path:
-    """Write the image flake into ``dest`` (created) and return it."""
+def make_flake(dest: Path, env: Mapping[str, str], min_rootfs_bytes: int = 0) -> Path:
+    """Write the image flake into ``dest`` (created) and return it.
+
+    ``min_rootfs_bytes``: pad the root file system with a file of random bytes up to that size, for a
+    benchmark that must move an image of at least some size whatever the stand-in weighs today.
+    """
     busybox, rootfs = inputs(env)
     dest.mkdir(parents=True)
-    (dest / "flake.nix").write_text(FLAKE_NIX.replace("@ARCHIVE_NAME@", ARCHIVE_NAME))
+    flake_nix = FLAKE_NIX.replace("@ARCHIVE_NAME@", ARCHIVE_NAME).replace(
+        "@MISLABELLED_NAME@", MISLABELLED_NAME
+    )
+    (dest / "flake.nix").write_text(flake_nix)
     (dest / "flake.lock").write_text(FLAKE_LOCK)
     scripts = dest / "scripts"
     scripts.mkdir()
     (scripts / "layer.sh").write_text(LAYER_SH)
     (scripts / "image.sh").write_text(IMAGE_SH)
     (scripts / "stream.sh").write_text(STREAM_SH)
+    (scripts / "relabel.sh").write_text(RELABEL_SH)
     (scripts / "config.json.in").write_text(json.dumps(CONFIG))
     _place(busybox, dest / "tools" / "busybox")
-    _place(rootfs, dest / "rootfs.tar")
+    if rootfs.stat().st_size >= min_rootfs_bytes:
+        _place(rootfs, dest / "rootfs.tar")
+    else:
+        _padded(rootfs, dest / "rootfs.tar", min_rootfs_bytes)
     return dest
+
+
+def _padded(rootfs: Path, target: Path, size: int) -> None:
+    shutil.copyfile(rootfs, target)
+    missing = size - rootfs.stat().st_size + (1 << 20)
+    info = tarfile.TarInfo("var/cache/devnix-benchmark-padding")
+    info.size = missing
+    info.mode = 0o644
+    with tarfile.open(target, mode="a") as archive, open("/dev/urandom", "rb") as noise:
+        archive.addfile(info, _Limited(noise, missing))
+
+
+class _Limited:
+    """A file object that reads at most ``left`` bytes from another (tarfile copies exactly info.size)."""
+
+    def __init__(self, source: BinaryIO, left: int) -> None:
+        self.source, self.left = source, left
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.source.read(size)
+        self.left -= len(data)
+        return data
 
 
 def make_small_flake(dest: Path, env: Mapping[str, str]) -> Path:

@@ -144,6 +144,27 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     yield reg
     reg.stop()
     shutil.rmtree(workdir, ignore_errors=True)
+    untag_registry_images(reg.host)
+
+
+def untag_registry_images(host: str) -> None:
+    """Remove the tags the engine got from this session's registry (pulls by `devcontainer up`...).
+
+    Only names go: the layers stay with the cached stand-ins. The port is new every session, so
+    these tags would otherwise pile up.
+    """
+    import docker
+
+    try:
+        client = docker.from_env()
+    except docker.errors.DockerException:
+        return
+    with client:
+        for image in client.images.list(name=None):
+            for tag in image.tags:
+                if tag.startswith(f"{host}/"):
+                    with contextlib.suppress(docker.errors.APIError):
+                        client.images.remove(tag)
 
 
 RegistryFactory = Callable[..., Registry]

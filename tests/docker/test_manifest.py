@@ -198,21 +198,23 @@ def blob_links(reg: Registry, repository: str) -> set[str]:
 
 @pytest.fixture
 def pulled(docker_client: Any) -> Iterator[Callable[[str, str], dict[str, Any]]]:
-    """Pull a ref for one platform through the engine; every image pulled is removed afterwards."""
-    ids: list[str] = []
+    """Pull a ref for one platform through the engine; every tag pulled is removed afterwards.
+
+    Tags, not image ids: a pulled image may share its id with a cached stand-in that must stay.
+    """
+    refs: list[str] = []
 
     def pull(ref: str, platform: str) -> dict[str, Any]:
         repository, _, tag = ref.rpartition(":")
         image = docker_client.images.pull(repository, tag=tag, platform=platform)
-        ids.append(image.id)
+        refs.append(ref)
         attrs: dict[str, Any] = image.attrs
         return attrs
 
     yield pull
-    for image_id in ids:
-        # An image may already be gone with an earlier id (a second pull re-tags the same name).
-        with contextlib.suppress(Exception):
-            docker_client.images.remove(image_id, force=True)
+    for ref in dict.fromkeys(refs):
+        with contextlib.suppress(Exception):  # already untagged by a later pull of the same name
+            docker_client.images.remove(ref)
 
 
 # ------------------------------------------------------------------------------------------------
