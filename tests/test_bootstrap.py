@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -261,3 +262,56 @@ def test_undo_after_success_only_removes_the_builder_and_reports_problems() -> N
     undo.always(lambda: done.append("close attachment"))
     assert undo.run(failed=False) == ["engine went away"]
     assert done == ["close attachment"]  # the later clean-up still ran after the failing one
+
+
+# --- copying a local flake, and reading a failed build ---------------------------------------------
+
+
+def test_the_flake_folder_streams_as_a_tar_without_vcs_or_result_links(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from devnix.commands.bootstrap import _tar_stream, _walk
+
+    flake = tmp_path / "flake"
+    (flake / "sub").mkdir(parents=True)
+    (flake / "flake.nix").write_text("{ outputs = _: { }; }\n")
+    (flake / "sub" / "big.bin").write_bytes(b"x" * (3 << 20))  # several chunks
+    (flake / ".git").mkdir()
+    (flake / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (flake / "result").symlink_to("/nix/store/none")
+    (flake / "link").symlink_to("flake.nix")
+
+    entries = list(_walk(flake))
+    chunks = list(_tar_stream(flake, entries, "devnix-flake"))
+    assert max(len(c) for c in chunks) <= 1 << 20
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+        members = {m.name: m for m in archive.getmembers()}
+    assert set(members) == {
+        "devnix-flake",
+        "devnix-flake/flake.nix",
+        "devnix-flake/link",
+        "devnix-flake/sub",
+        "devnix-flake/sub/big.bin",
+    }
+    assert members["devnix-flake/sub/big.bin"].size == 3 << 20
+    assert members["devnix-flake/link"].issym()
+    assert all(m.uid == 0 and m.uname == "root" for m in members.values())
+
+
+def test_build_hints_name_the_system_nix_asked_for() -> None:
+    from devnix.commands.bootstrap import _build_hint
+
+    nix = core.builder_nix(AMD64, ARM64, "aarch64-linux")
+    refused = [
+        "error: a 'aarch64-linux' with features {} is required to build '/nix/store/x.drv', "
+        "but I am a 'x86_64-linux' with features {benchmark}"
+    ]
+    assert "cannot build for aarch64-linux" in (_build_hint(refused, nix) or "")
+    own = core.builder_nix(AMD64, AMD64, "x86_64-linux")
+    assert "--option extra-platforms aarch64-linux" in (_build_hint(refused, own) or "")
+    missing = ["error: flake 'path:/tmp/devnix-flake' does not provide attribute 'packages.x.y'"]
+    assert "nix flake show" in (_build_hint(missing, nix) or "")
+    seccomp = ["error: unable to load seccomp BPF program: Invalid argument"]
+    assert "--option filter-syscalls false" in (_build_hint(seccomp, own) or "")
+    assert _build_hint(["error: something else"], nix) is None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import tarfile
 import threading
@@ -634,15 +635,23 @@ def _is_build_line(line: str) -> bool:
 
 def _build_hint(tail: list[str], nix: core.BuilderNix) -> str | None:
     text = "\n".join(tail)
-    if "is required to build" in text and "but I am a" in text:
+    wanted = re.search(r"a '([^']+)' with features \{[^}]*\} is required to build", text)
+    if wanted and "but I am a" in text:
+        system = wanted.group(1)
+        if system == nix.target_system or system == nix.builder_system:
+            return (
+                f"the builder ({nix.builder_system}) cannot build for {system}: check that the engine runs "
+                "that platform's binaries (binfmt/QEMU, Rosetta)"
+            )
         return (
-            f"the builder ({nix.builder_system}) may not build for {nix.target_system}: check that the "
-            "engine can run that platform's binaries (binfmt/QEMU, Rosetta)"
+            f"the flake builds derivations for {system}, neither the builder's {nix.builder_system} nor the "
+            f"target {nix.target_system}: pass --option extra-platforms {system} if the engine runs it"
         )
     if "does not provide attribute" in text:
         return "check the attribute after '#': `nix flake show` lists what the flake provides"
     if "unable to load seccomp BPF program" in text:
-        return "the builder runs emulated; pass --builder-platform to match what the engine runs"
+        # devnix turns the filter off when it sees emulation; an engine that hides it (some VMs) needs a push.
+        return "the builder runs emulated without devnix seeing it: pass --option filter-syscalls false"
     if "substituter" in text or "cache.nixos.org" in text:
         return "offline? pass --option substituters ''"
     return None

@@ -159,12 +159,14 @@ def untag_registry_images(host: str) -> None:
         client = docker.from_env()
     except docker.errors.DockerException:
         return
-    with client:
-        for image in client.images.list(name=None):
+    try:
+        for image in client.images.list():
             for tag in image.tags:
                 if tag.startswith(f"{host}/"):
                     with contextlib.suppress(docker.errors.APIError):
                         client.images.remove(tag)
+    finally:
+        client.close()
 
 
 RegistryFactory = Callable[..., Registry]
