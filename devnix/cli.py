@@ -16,11 +16,59 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from devnix import __version__
 from devnix.errors import DevnixError
 
+# Each command lives in a Typer of its own and is turned into a click command only when it is the
+# one being run: building every command's parameters costs ~1 ms each, on every start.
+_COMMANDS: dict[str, typer.Typer] = {}
+_GROUPS: set[str] = set()  # commands with subcommands (manifest, templates), even with just one
+
+
+class _LazyGroup(TyperGroup):
+    """The top-level group: commands are built on demand, and the help lists them from docstrings."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        sub = _COMMANDS.get(cmd_name)
+        if sub is None:
+            return None
+        return typer.main.get_group(sub) if cmd_name in _GROUPS else typer.main.get_command(sub)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, _summary(sub)) for name, sub in _COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _summary(sub: typer.Typer) -> str:
+    if isinstance(sub.info.help, str):
+        doc = sub.info.help
+    else:
+        callback = sub.registered_commands[0].callback
+        doc = (callback.__doc__ or "") if callback else ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _group(name: str, sub: typer.Typer) -> None:
+    """Register a top-level command that has subcommands."""
+    _COMMANDS[name] = sub
+    _GROUPS.add(name)
+
+
+def _command(name: str, **settings: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a top-level command, built lazily (see :class:`_LazyGroup`)."""
+    sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    _COMMANDS[name] = sub
+    return sub.command(name, **settings)
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     name="devnix",
     help="Nix in dev containers on any machine, Apple Silicon included.",
     no_args_is_help=True,
@@ -78,7 +126,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 # --- devnix init ------------------------------------------------------------------------------------
 
 
-@app.command()
+@_command("init")
 def init(
     directory: Annotated[Path, typer.Argument(help="Project folder to write .devcontainer/ into.")] = Path(
         "."
@@ -178,7 +226,7 @@ def init(
 # --- devnix validate --------------------------------------------------------------------------------
 
 
-@app.command()
+@_command("validate")
 def validate(
     path: Annotated[
         Optional[Path],  # noqa: UP045
@@ -214,8 +262,10 @@ def validate(
 manifest_app = typer.Typer(
     help="Join per-architecture tags into one multi-platform tag, and inspect tags, via the registry API.",
     no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
 )
-app.add_typer(manifest_app, name="manifest")
+_group("manifest", manifest_app)
 
 InsecureOption = Annotated[
     bool,
@@ -269,7 +319,7 @@ def manifest_inspect(
 # --- devnix doctor ----------------------------------------------------------------------------------
 
 
-@app.command()
+@_command("doctor")
 def doctor(
     directory: Annotated[
         Path, typer.Argument(help="Project folder to check (bind mounts, .devcontainer/).")
@@ -300,7 +350,7 @@ def doctor(
 # --- devnix publish ---------------------------------------------------------------------------------
 
 
-@app.command()
+@_command("publish")
 def publish(
     kind: Annotated[str, typer.Argument(metavar="KIND", help="features or templates.")],
     source: Annotated[
@@ -345,7 +395,7 @@ def publish(
 # --- devnix bootstrap --------------------------------------------------------------------------------
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@_command("bootstrap", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bootstrap(
     ctx: typer.Context,
     flake: Annotated[
@@ -502,8 +552,10 @@ def _bootstrap_progress() -> Iterator[Callable[[Any], None]]:
 templates_app = typer.Typer(
     help="The devcontainer Templates collection (templates/), generated from devnix's scaffolds.",
     no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
 )
-app.add_typer(templates_app, name="templates")
+_group("templates", templates_app)
 
 
 @templates_app.command("render")

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
+
+import pytest
 
 from devnix.images import parse_ref
 from devnix.nixconf import parse as parse_nixconf
@@ -86,3 +89,23 @@ def test_names_with_quotes_stay_valid_json() -> None:
     files = render(plan_for(AMD64, (AMD64,)), Layout(name='we"ird\\name'))
     config = json.loads(strip_comments(files[".devcontainer/devcontainer.json"]))
     assert config["name"] == 'we"ird\\name'
+
+
+def test_compiled_scaffolds_are_cached_and_a_broken_cache_is_harmless(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devnix import render as render_module
+
+    plan = plan_for(AMD64, (AMD64,))
+    render_module._environment.cache_clear()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = render(plan, Layout(name="demo"))
+    assert list((tmp_path / "cache" / "devnix").glob("jinja2-*/__jinja2_*.cache"))
+    render_module._environment.cache_clear()
+    assert render(plan, Layout(name="demo")) == first
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    render_module._environment.cache_clear()
+    assert render(plan, Layout(name="demo")) == first
+    render_module._environment.cache_clear()

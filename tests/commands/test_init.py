@@ -251,3 +251,13 @@ def test_merge_keeps_an_edited_nix_conf_unless_forced(amd64_engine: None, tmp_pa
     assert any("nix.conf exists" in note for note in kept["notes"])
     runner.invoke(app, [*args, "--force"])
     assert "experimental-features" in (folder / "nix.conf").read_text()
+
+
+def test_top_level_help_lists_every_command_without_building_them() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in ("init", "validate", "doctor", "manifest", "bootstrap", "publish", "templates"):
+        assert f"  {name} " in result.stdout
+    unknown = runner.invoke(app, ["frobnicate"])
+    assert unknown.exit_code == 2
+    assert "No such command" in unknown.output
