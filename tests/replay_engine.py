@@ -66,3 +66,4 @@ def replay_engine(socket_path: Path, answers: dict[str, Any]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+        socket_path.unlink(missing_ok=True)

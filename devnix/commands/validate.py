@@ -22,6 +22,7 @@ class ValidateOptions:
     path: Path | None = None  # a devcontainer.json, or a folder to look in (default: .)
     schema_dir: Path | None = None
     engine_platform: str | None = None  # the Docker engine's platform, when the caller knows it
+    ask_engine: bool = True  # else ask the engine (quickly); unknown when it does not answer
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,17 @@ def _context(config_path: Path, value: Any, engine: str | None) -> lint.LintCont
     )
 
 
+def _engine_platform() -> str | None:
+    """The engine's platform for the native/emulated rules, or None (the rules then stay quiet)."""
+    from devnix import engine
+    from devnix.errors import EngineError
+
+    try:
+        return str(engine.version(timeout=1.0).platform)
+    except EngineError:
+        return None
+
+
 def run(options: ValidateOptions) -> ValidateResult:
     """Check one devcontainer.json; a syntax error stops before the schema and the Nix checks."""
     from devnix import schema
@@ -143,7 +155,10 @@ def run(options: ValidateOptions) -> ValidateResult:
     for problem in schema.check(document.value, result.schema_dir):
         line, column = document.locate(problem.path)
         result.findings.append(Finding(shown, line, column, "schema", problem.message, problem.path))
-    context = _context(config_path, document.value, options.engine_platform)
+    engine_platform = options.engine_platform
+    if engine_platform is None and options.ask_engine:
+        engine_platform = _engine_platform()
+    context = _context(config_path, document.value, engine_platform)
     for hit in lint.lint(document.value, context):
         if hit.nix_conf_line is not None:
             where, (line, column) = str(config_path.parent / "nix.conf"), (hit.nix_conf_line, 1)

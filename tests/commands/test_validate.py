@@ -117,3 +117,28 @@ def test_missing_file_and_unreachable_schema_are_clean_errors(
     assert result.exit_code == 4
     assert "cannot download the devcontainer schema" in result.output
     assert "hint: pass --schema-dir DIR" in result.output
+
+
+def test_the_engine_is_asked_when_no_platform_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import tempfile
+
+    from tests.replay_engine import recorded, replay_engine
+
+    # An amd64-only image (devnix's catalog knows it): native on an amd64 engine, emulated on a Mac.
+    project(tmp_path, '{"image": "ghcr.io/xtruder/nix-devcontainer:v1"}\n')
+    (tmp_path / ".devcontainer" / "nix.conf").write_text("filter-syscalls = false\n")
+    rules = {}
+    folder = Path(tempfile.mkdtemp(prefix="dvx", dir="/tmp"))
+    try:
+        for answer in ("dockerd-amd64.version.json", "docker-desktop-apple-silicon.version.json"):
+            with replay_engine(folder / "docker.sock", {"/version": recorded(answer)}) as host:
+                monkeypatch.setenv("DOCKER_HOST", host)
+                _code, output = run(str(tmp_path), "--json")
+            rules[answer] = {f["rule"] for f in json.loads(output)["findings"]}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert "filter-syscalls-native" in rules["dockerd-amd64.version.json"]
+    assert "filter-syscalls-native" not in rules["docker-desktop-apple-silicon.version.json"]
