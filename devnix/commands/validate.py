@@ -7,6 +7,7 @@ warnings alone do not fail), 1 for schema findings or Nix errors, 2 when the fil
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,7 @@ def _context(config_path: Path, value: Any, engine: str | None) -> lint.LintCont
     )
 
 
+@cache  # one question per process, however many files are checked
 def _engine_platform() -> str | None:
     """The engine's platform for the native/emulated rules, or None (the rules then stay quiet)."""
     from devnix import engine

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from devnix import schema
 from devnix.cli import app
+from devnix.commands import validate as validate_command
 
 SCHEMAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas"
 pytestmark = pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"no {SCHEMAS}")
@@ -19,6 +20,12 @@ UNKNOWN = '{\n\t"image": "nixos/nix:latest",\n\t"remoteUsr": "root"\n}\n'
 NESTED = '{\n\t"build": {\n\t\t"dockerfile": 1\n\t}\n}\n'
 BROKEN = '{\n\t"image": "nixos/nix:latest"\n\t"remoteUser": "root"\n}\n'
 FLAKES = '{\n\t"image": "nixos/nix:latest",\n\t"postCreateCommand": "nix develop -c true"\n}\n'
+
+
+@pytest.fixture(autouse=True)
+def fresh_engine_answer() -> None:
+    # validate asks the engine once per process; each test may point DOCKER_HOST elsewhere.
+    validate_command._engine_platform.cache_clear()
 
 
 def project(tmp_path: Path, text: str, name: str = ".devcontainer/devcontainer.json") -> Path:
@@ -136,6 +143,7 @@ def test_the_engine_is_asked_when_no_platform_is_given(
         for answer in ("dockerd-amd64.version.json", "docker-desktop-apple-silicon.version.json"):
             with replay_engine(folder / "docker.sock", {"/version": recorded(answer)}) as host:
                 monkeypatch.setenv("DOCKER_HOST", host)
+                validate_command._engine_platform.cache_clear()  # asked once per process
                 _code, output = run(str(tmp_path), "--json")
             rules[answer] = {f["rule"] for f in json.loads(output)["findings"]}
     finally:
