@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -882,3 +883,84 @@ def iter_platforms(index: Mapping[str, Any]) -> Iterator[str]:
         if p.get("variant"):
             parts.append(p["variant"])
         yield "/".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------
+# Running the reference CLI's Feature builds offline
+
+# With the buildx plugin the CLI's generated Dockerfile starts with ``# syntax=docker/dockerfile:1.4``,
+# which BuildKit pulls from docker.io (unreachable here). A ``docker`` shim that fails
+# ``docker buildx version`` sends the CLI down its classic build path. That path tags the Feature
+# content as ``dev_container_feature_content_temp``, one name for the whole engine, which a concurrent
+# CLI run retags between the CLI's two builds; so the shim also gives that image a name of its own, in
+# the arguments and in the generated Dockerfile.
+CONTENT_IMAGE = "dev_container_feature_content_temp"
+_DOCKER_SHIM = """#!/bin/sh
+if [ "$1" = buildx ] && [ "$2" = version ]; then
+    echo "buildx is hidden from the devcontainer CLI by the devnix tests" >&2
+    exit 1
+fi
+for arg do
+    shift
+    case $arg in
+        *{image}*) arg=$(printf '%s' "$arg" | sed 's/{image}\\b/{unique}/g') ;;
+        */Dockerfile.extended|*/Dockerfile-with-features) [ -f "$arg" ] && sed -i 's/{image}\\b/{unique}/g' "$arg" ;;
+    esac
+    set -- "$@" "$arg"
+done
+exec {docker} "$@"
+"""
+
+
+def install_docker_shim(folder: Path) -> tuple[dict[str, str], str]:
+    """Write the shim into ``folder``; return the env (PATH) for the CLI and the content image's name."""
+    real = shutil.which("docker", path=BASE_ENV.get("PATH"))
+    if real is None:
+        raise EnvironmentMissing("no docker CLI on PATH")
+    unique = f"{CONTENT_IMAGE}_{secrets.token_hex(4)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "docker").write_text(_DOCKER_SHIM.format(docker=real, image=CONTENT_IMAGE, unique=unique))
+    (folder / "docker").chmod(0o755)
+    return {"PATH": f"{folder}:{BASE_ENV.get('PATH', '/usr/bin:/bin')}"}, unique
+
+
+# The nix Feature installs after common-utils; the CLI reads that Feature's metadata from ghcr.io even
+# though it installs nothing from it, so offline runs point it at a do-nothing stand-in.
+COMMON_UTILS = "ghcr.io/devcontainers/features/common-utils"
+STUB_NAMESPACE = "devnix-test/features"
+
+
+def publish_stub_common_utils(cli: Path, registry: Registry, workdir: Path, env: Mapping[str, str]) -> str:
+    """Publish a do-nothing ``common-utils`` Feature; return its reference in the local registry."""
+    src = workdir / "stub-collection" / "src" / "common-utils"
+    src.mkdir(parents=True)
+    (src / "devcontainer-feature.json").write_text(
+        json.dumps(
+            {
+                "id": "common-utils",
+                "version": "2.0.0",
+                "name": "common-utils (offline stand-in)",
+                "description": "Installs nothing; stands in for ghcr.io/devcontainers/features/common-utils.",
+            },
+            indent=4,
+        )
+    )
+    (src / "install.sh").write_text("#!/bin/sh\necho 'stand-in common-utils: nothing to do'\n")
+    (src / "install.sh").chmod(0o755)
+    run(
+        [str(cli), "features", "publish", "--registry", registry.host, "--namespace", STUB_NAMESPACE,
+         str(src.parent)],
+        env=dict(env),
+        timeout=300,
+    )  # fmt: skip
+    return f"{registry.host}/{STUB_NAMESPACE}/common-utils"
+
+
+def offline_feature_copy(feature: Path, destination: Path, stub: str) -> Path:
+    """A copy of a Feature whose ``installsAfter`` names the local stand-in instead of ghcr.io."""
+    shutil.copytree(feature, destination, symlinks=True)
+    metadata_path = destination / "devcontainer-feature.json"
+    metadata = json.loads(metadata_path.read_text())
+    metadata["installsAfter"] = [stub if x == COMMON_UTILS else x for x in metadata.get("installsAfter", [])]
+    metadata_path.write_text(json.dumps(metadata, indent=4))
+    return destination

@@ -44,7 +44,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from standins import BASE_ENV, REPO_ROOT, PushedImage, Registry, run
+from standins import (
+    BASE_ENV,
+    COMMON_UTILS,
+    REPO_ROOT,
+    PushedImage,
+    Registry,
+    install_docker_shim,
+    offline_feature_copy,
+    publish_stub_common_utils,
+    run,
+)
 
 FEATURES = REPO_ROOT / "features"
 FEATURE_ID = "nix"
@@ -60,20 +70,7 @@ LOCAL_NIX_ARM64 = "devnix-features-test/nix:bookworm-arm64"
 # asks docker.io; the classic builder takes the local image whatever its platform (with a warning).
 SCENARIO_ENV: dict[str, dict[str, str]] = {"emulated_arm64": {"DOCKER_BUILDKIT": "0"}}
 
-# The image the CLI's classic build path puts the Features' files in (rebuilt by every run).
-CONTENT_IMAGE = "dev_container_feature_content_temp"
-COMMON_UTILS = "ghcr.io/devcontainers/features/common-utils"
-STUB_NAMESPACE = "devnix-test/features"
 CLI_TIMEOUT = 1200
-
-DOCKER_SHIM = """#!/bin/sh
-# devnix tests: hide buildx from the devcontainer CLI (see tests/docker/test_features.py).
-if [ "$1" = buildx ] && [ "$2" = version ]; then
-    echo "buildx is hidden from the devcontainer CLI by the devnix tests" >&2
-    exit 1
-fi
-exec {docker} "$@"
-"""
 
 
 def scenario_names() -> list[str]:
@@ -89,6 +86,7 @@ def scenario_names() -> list[str]:
 class FeaturesProject:
     folder: Path  # holds src/nix and test/nix
     env: dict[str, str]  # for the CLI: the docker shim first on PATH
+    content_image: str  # the shim's name for the CLI's Feature content image
     cli: Path
     client: Any
 
@@ -97,32 +95,6 @@ def _report(request: pytest.FixtureRequest, line: str) -> None:
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(f"[features] {line}")
-
-
-def publish_stub_common_utils(cli: Path, registry: Registry, workdir: Path, env: dict[str, str]) -> str:
-    """Publish a do-nothing ``common-utils`` Feature; return its reference in the local registry."""
-    src = workdir / "stub-collection" / "src" / "common-utils"
-    src.mkdir(parents=True)
-    (src / "devcontainer-feature.json").write_text(
-        json.dumps(
-            {
-                "id": "common-utils",
-                "version": "2.0.0",
-                "name": "common-utils (offline stand-in)",
-                "description": "Installs nothing; stands in for ghcr.io/devcontainers/features/common-utils.",
-            },
-            indent=4,
-        )
-    )
-    (src / "install.sh").write_text("#!/bin/sh\necho 'stand-in common-utils: nothing to do'\n")
-    (src / "install.sh").chmod(0o755)
-    run(
-        [str(cli), "features", "publish", "--registry", registry.host, "--namespace", STUB_NAMESPACE,
-         str(src.parent)],
-        env=env,
-        timeout=300,
-    )  # fmt: skip
-    return f"{registry.host}/{STUB_NAMESPACE}/common-utils"
 
 
 @pytest.fixture(scope="module")
@@ -148,28 +120,26 @@ def features_project(
 
     # 2. A copy of the collection whose installsAfter resolves offline.
     folder = workdir / "features"
-    for part in ("src", "test"):
-        shutil.copytree(FEATURES / part / FEATURE_ID, folder / part / FEATURE_ID, symlinks=True)
+    assert (
+        COMMON_UTILS
+        in json.loads((FEATURES / "src" / FEATURE_ID / "devcontainer-feature.json").read_text())[
+            "installsAfter"
+        ]
+    )
+    stub = publish_stub_common_utils(devcontainer_cli, registry, workdir, env)
+    offline_feature_copy(FEATURES / "src" / FEATURE_ID, folder / "src" / FEATURE_ID, stub)
+    shutil.copytree(FEATURES / "test" / FEATURE_ID, folder / "test" / FEATURE_ID, symlinks=True)
     # A file unique to this session in the Feature's folder: the CLI's features layer is built
     # afresh (install.sh really runs) instead of coming from the engine's build cache.
     (folder / "src" / FEATURE_ID / ".devnix-test-run").write_text(f"{time.time_ns()}\n")
-    stub = publish_stub_common_utils(devcontainer_cli, registry, workdir, env)
-    metadata_path = folder / "src" / FEATURE_ID / "devcontainer-feature.json"
-    metadata = json.loads(metadata_path.read_text())
-    assert COMMON_UTILS in metadata["installsAfter"]
-    metadata["installsAfter"] = [stub if x == COMMON_UTILS else x for x in metadata["installsAfter"]]
-    metadata_path.write_text(json.dumps(metadata, indent=4))
 
     # 3. The docker shim.
-    real_docker = shutil.which("docker", path=BASE_ENV.get("PATH"))
-    assert real_docker, "docker CLI not on PATH"
-    shim_dir = workdir / "docker-shim"
-    shim_dir.mkdir()
-    (shim_dir / "docker").write_text(DOCKER_SHIM.format(docker=real_docker))
-    (shim_dir / "docker").chmod(0o755)
-    env["PATH"] = f"{shim_dir}:{BASE_ENV.get('PATH', '/usr/bin:/bin')}"
+    shim_env, content_image = install_docker_shim(workdir / "docker-shim")
+    env.update(shim_env)
 
-    yield FeaturesProject(folder=folder, env=env, cli=devcontainer_cli, client=docker_client)
+    yield FeaturesProject(
+        folder=folder, env=env, content_image=content_image, cli=devcontainer_cli, client=docker_client
+    )
 
     # The local tags, and the base image the CLI pulled from the session's registry.
     for local in (LOCAL_DEBIAN, LOCAL_NIX, LOCAL_NIX_ARM64, debian_image.ref):
@@ -210,16 +180,16 @@ def remove_leftovers(project: FeaturesProject, output: str) -> None:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 project.client.images.remove(tag)
         shutil.rmtree(folder, ignore_errors=True)
-    remove_content_image(project.client)
+    remove_content_image(project.client, project.content_image)
 
 
-def remove_content_image(client: Any) -> None:
+def remove_content_image(client: Any, content_image: str) -> None:
     """Remove the classic path's content image with the untagged images the classic builder
     (DOCKER_BUILDKIT=0) stacked on it for the build stage that reads it, leaves first."""
     import docker.errors
 
     try:
-        content_id = client.images.get(CONTENT_IMAGE).id
+        content_id = client.images.get(content_image).id
     except docker.errors.ImageNotFound:
         return
     children: dict[str, list[dict[str, Any]]] = {}
@@ -234,7 +204,7 @@ def remove_content_image(client: Any) -> None:
                 doomed.append(child["Id"])
 
     collect(content_id)
-    for image_id in [*doomed, CONTENT_IMAGE]:
+    for image_id in [*doomed, content_image]:
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             client.images.remove(image_id)
 

@@ -12,7 +12,6 @@ import base64
 import io
 import json
 import secrets
-import shutil
 import subprocess
 import tarfile
 from collections.abc import Callable, Iterator
@@ -21,7 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from standins import BASE_ENV, DevcontainerCLI, PushedImage, Registry, last_json_line
+from standins import (
+    BASE_ENV,
+    REPO_ROOT,
+    DevcontainerCLI,
+    PushedImage,
+    Registry,
+    install_docker_shim,
+    last_json_line,
+    offline_feature_copy,
+    publish_stub_common_utils,
+)
 from typer.testing import CliRunner
 
 from devnix import publish as core
@@ -137,43 +146,13 @@ def normalized(metadata: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 # Consumed by the reference CLI
 
-# With the buildx plugin the CLI's generated Dockerfile starts with ``# syntax=docker/dockerfile:1.4``,
-# which BuildKit pulls from docker.io (unreachable here). As in test_features.py, a ``docker`` shim
-# that fails ``docker buildx version`` sends the CLI down its classic build path. That path tags the
-# Feature content as ``dev_container_feature_content_temp``, one name for the whole engine, which a
-# concurrent CLI run (another test session) retags between the CLI's two builds; so the shim also
-# gives that image a name of this test's own, in the arguments and in the generated Dockerfile.
-CONTENT_IMAGE = "dev_container_feature_content_temp"
-DOCKER_SHIM = """#!/bin/sh
-if [ "$1" = buildx ] && [ "$2" = version ]; then
-    echo "buildx is hidden from the devcontainer CLI by the devnix tests" >&2
-    exit 1
-fi
-for arg do
-    shift
-    case $arg in
-        *{image}*) arg=$(printf '%s' "$arg" | sed 's/{image}\\b/{unique}/g') ;;
-        */Dockerfile.extended) [ -f "$arg" ] && sed -i 's/{image}\\b/{unique}/g' "$arg" ;;
-    esac
-    set -- "$@" "$arg"
-done
-exec {docker} "$@"
-"""
-
 
 @pytest.fixture
 def without_buildx(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """Environment for the CLI with the docker shim first on PATH."""
-    real = shutil.which("docker", path=BASE_ENV.get("PATH"))
-    if real is None:
-        pytest.fail("no docker CLI on PATH")
-    unique = f"{CONTENT_IMAGE}_{secrets.token_hex(4)}"
-    shim = tmp_path / "docker-shim"
-    shim.mkdir()
-    (shim / "docker").write_text(DOCKER_SHIM.format(docker=real, image=CONTENT_IMAGE, unique=unique))
-    (shim / "docker").chmod(0o755)
-    yield {"PATH": f"{shim}:{BASE_ENV.get('PATH', '/usr/bin:/bin')}"}
-    subprocess.run([real, "rmi", "-f", unique], capture_output=True, check=False, env=BASE_ENV)
+    """Environment for the CLI with the docker shim first on PATH (see standins.install_docker_shim)."""
+    env, content_image = install_docker_shim(tmp_path / "docker-shim")
+    yield env
+    subprocess.run(["docker", "rmi", "-f", content_image], capture_output=True, check=False, env=BASE_ENV)
 
 
 def test_feature_installs_with_the_reference_cli(
@@ -202,6 +181,43 @@ def test_feature_installs_with_the_reference_cli(
     written = devcontainer.exec(workspace, "cat", "/usr/local/share/hello.txt")
     assert written.returncode == 0, written.stderr
     assert written.stdout.strip() == "bonjour"
+
+
+def test_the_nix_feature_published_by_devnix_gives_nix_after_up(
+    registry: Registry,
+    debian_image: PushedImage,
+    devcontainer: DevcontainerCLI,
+    devcontainer_cli: Path,
+    without_buildx: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    # The issue's acceptance: devnix publishes features/src/nix, and a devcontainer.json on a plain
+    # Debian image with `"features": {"REG/NS/nix:1": {}}` has a working Nix after `devcontainer up`.
+    stub = publish_stub_common_utils(devcontainer_cli, registry, tmp_path, {**BASE_ENV, **without_buildx})
+    source = offline_feature_copy(REPO_ROOT / "features" / "src" / "nix", tmp_path / "src" / "nix", stub)
+    ns = namespace("nix")
+    run = devnix("features", str(source.parent), "--registry", registry.host, "--namespace", ns)
+    assert run.exit_code == 0, run.stderr
+
+    workspace = tmp_path / "ws"
+    (workspace / ".devcontainer").mkdir(parents=True)
+    config = {"image": debian_image.ref, "features": {f"{registry.host}/{ns}/nix:1": {}}}
+    (workspace / ".devcontainer" / "devcontainer.json").write_text(json.dumps(config))
+    up = devcontainer.up(workspace, env=without_buildx)
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    assert last_json_line(up.stdout)["outcome"] == "success"
+    checks = devcontainer.exec(
+        workspace,
+        "bash",
+        "-lc",
+        "nix --version && nix show-config | grep -E '^(experimental-features|filter-syscalls) =' "
+        '&& echo "NIX_PATH=$NIX_PATH"',
+    )
+    assert checks.returncode == 0, checks.stdout + checks.stderr
+    assert "nix (Nix)" in checks.stdout
+    assert "filter-syscalls = true" in checks.stdout  # native here: the probe keeps the filter on
+    assert "flakes" in checks.stdout
+    assert "NIX_PATH=nixpkgs=channel:nixos-unstable" in checks.stdout
 
 
 def test_template_applies_with_the_reference_cli(
