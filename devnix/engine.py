@@ -179,11 +179,9 @@ def info(*, timeout: float = QUICK_TIMEOUT) -> dict[str, Any]:
 
 def local_image(reference: str, *, timeout: float = QUICK_TIMEOUT) -> LocalImage | None:
     """The engine's copy of ``reference`` (platform and repo digests), or ``None`` when it has none."""
-    status, answer = _api_get(f"/images/{quote(reference, safe='/:@')}/json", timeout=timeout)
-    if status == 404 or not isinstance(answer, dict):
+    answer = image_details(reference, timeout=timeout)
+    if answer is None:
         return None
-    if status != 200:
-        raise EngineError(f"the Docker engine answered HTTP {status} about image {reference}")
     variant = answer.get("Variant") or None
     platform = Platform(
         str(answer.get("Os", "linux")),

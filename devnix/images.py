@@ -16,6 +16,14 @@ from devnix.errors import UsageError
 from devnix.platforms import Platform, parse
 
 DOCKER_HUB = "docker.io"
+
+# What a tag can point at: an index of per-platform images, or one image's manifest (OCI or Docker's).
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 # Docker Hub's API does not live at docker.io itself.
 _API_HOSTS = {DOCKER_HUB: "registry-1.docker.io", "index.docker.io": "registry-1.docker.io"}
 

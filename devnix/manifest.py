@@ -11,8 +11,7 @@
   in place (so the order people chose stays), the others are kept, new platforms are appended;
 - the exact bytes to PUT (the index's digest is the digest of these bytes).
 
-Media type names are repeated here rather than imported from :mod:`devnix.registry`: pure rooms never
-import the edge (a unit test checks the two agree).
+The media type names live in :mod:`devnix.images` (pure), which the registry edge shares.
 """
 
 from __future__ import annotations
@@ -24,14 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devnix.errors import UsageError
+from devnix.images import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
 from devnix.platforms import Platform
-
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
-MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 
 # BuildKit's attestation manifests sit in an index as platform unknown/unknown and point at the image
 # they describe with this annotation; they must follow that image in and out of an index.

@@ -29,18 +29,21 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 
 from devnix.errors import RegistryError
-from devnix.images import DOCKER_HUB, ImageRef
+from devnix.images import (
+    DOCKER_HUB,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    ImageRef,
+)
 from devnix.platforms import Platform
 
 if TYPE_CHECKING:
     import http.client
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
-MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 _ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 _DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 DEFAULT_TIMEOUT = 10.0
@@ -360,7 +363,8 @@ class Client:
 
     # -- the API --
 
-    def get_manifest(self, repository: str, reference: str) -> Manifest:
+    def find_manifest(self, repository: str, reference: str) -> Manifest | None:
+        """The manifest or index at a tag or digest, or ``None`` when there is none (HTTP 404)."""
         response = self.request(
             "GET",
             f"/v2/{repository}/manifests/{reference}",
@@ -368,16 +372,22 @@ class Client:
             headers={"Accept": _ACCEPT},
         )
         if response.status == 404:
-            raise RegistryError(
-                f"{self.registry}/{repository}:{reference} not found",
-                hint="check the image name and tag",
-            )
+            return None
         _check(response, f"reading the manifest of {self.registry}/{repository}:{reference}")
         media_type = (response.header("content-type") or "").split(";")[0].strip()
         if media_type not in INDEX_TYPES + MANIFEST_TYPES:
             media_type = _sniff_media_type(response.body) or media_type
         digest = response.header("docker-content-digest") or sha256_digest(response.body)
         return Manifest(media_type, digest, response.body)
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest:
+        found = self.find_manifest(repository, reference)
+        if found is None:
+            raise RegistryError(
+                f"{self.registry}/{repository}:{reference} not found",
+                hint="check the image name and tag",
+            )
+        return found
 
     def get_blob(self, repository: str, digest: str) -> bytes:
         response = self.request(
@@ -699,18 +709,7 @@ def _next_page(link: str | None) -> str | None:
 
 def find_manifest(client: Client, repository: str, reference: str) -> Manifest | None:
     """The manifest at a tag or digest, or ``None`` when there is none (HTTP 404)."""
-    response = client.request(
-        "GET",
-        f"/v2/{repository}/manifests/{reference}",
-        scope=f"repository:{repository}:pull",
-        headers={"Accept": _ACCEPT},
-    )
-    if response.status == 404:
-        return None
-    _check(response, f"reading the manifest of {client.registry}/{repository}:{reference}")
-    media_type = (response.header("content-type") or "").split(";")[0].strip()
-    digest = response.header("docker-content-digest") or sha256_digest(response.body)
-    return Manifest(media_type, digest, response.body)
+    return client.find_manifest(repository, reference)
 
 
 def push_blob(client: Client, repository: str, digest: str, data: bytes) -> bool:

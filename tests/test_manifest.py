@@ -39,18 +39,6 @@ def attestation(of: Entry) -> Entry:
     return entry("unknown", 9, OCI_MANIFEST, annotations={core.ATTESTATION_REFERENCE: of.digest})
 
 
-def test_media_types_agree_with_the_registry_edge() -> None:
-    assert (core.OCI_INDEX, core.OCI_MANIFEST, core.DOCKER_LIST, core.DOCKER_MANIFEST) == (
-        registry.OCI_INDEX,
-        registry.OCI_MANIFEST,
-        registry.DOCKER_LIST,
-        registry.DOCKER_MANIFEST,
-    )
-
-
-# --- media type -------------------------------------------------------------------------------------
-
-
 def test_all_docker_v2_manifests_make_a_docker_manifest_list() -> None:
     assert core.choose_media_type([entry("amd64"), entry("arm64")]) == DOCKER_LIST
 

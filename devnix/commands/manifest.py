@@ -18,7 +18,7 @@ from typing import Any
 from devnix import manifest as core
 from devnix import registry
 from devnix.errors import RegistryError, UsageError
-from devnix.images import ImageRef, parse_ref
+from devnix.images import INDEX_TYPES, MANIFEST_TYPES, ImageRef, parse_ref
 from devnix.manifest import Entry, Index
 
 
@@ -104,7 +104,7 @@ class InspectResult:
 
     @property
     def is_index(self) -> bool:
-        return self.media_type in core.INDEX_TYPES
+        return self.media_type in INDEX_TYPES
 
     def to_json(self) -> dict[str, Any]:
         manifests = []
@@ -256,7 +256,7 @@ def _read_source(
                 continue
             # The child has to be written into the target repository, so its bytes and blob list
             # are needed (the manifest only; still no layer is read).
-            if entry.media_type in core.INDEX_TYPES:
+            if entry.media_type in INDEX_TYPES:
                 raise UsageError(
                     f"{source} nests an index inside its index",
                     hint="pass the inner index's tag or digest as a source instead",
@@ -265,7 +265,7 @@ def _read_source(
             summary = core.summarize_manifest(json.loads(child.body), f"{source}@{entry.digest}")
             children.append(Child(entry, ref, child.body, summary.blobs))
         return children
-    if fetched.media_type not in core.MANIFEST_TYPES:
+    if fetched.media_type not in MANIFEST_TYPES:
         raise UsageError(f"{source} is a {fetched.media_type}, not an image manifest or index")
     summary = core.summarize_manifest(fetched.json, source)
     if summary.config_digest is None:
@@ -405,7 +405,7 @@ def inspect(options: InspectOptions) -> InspectResult:
         if fetched.is_index:
             for entry in core.entries_of_index(fetched.json, source):
                 summary = None
-                if entry.media_type in core.MANIFEST_TYPES:
+                if entry.media_type in MANIFEST_TYPES:
                     # Child manifests are small; their layer lists give each platform's image size.
                     child = client.get_manifest(ref.repository, entry.digest)
                     summary = core.summarize_manifest(json.loads(child.body), f"{source}@{entry.digest}")

@@ -904,7 +904,8 @@ for arg do
     shift
     case $arg in
         *{image}*) arg=$(printf '%s' "$arg" | sed 's/{image}\\b/{unique}/g') ;;
-        */Dockerfile.extended|*/Dockerfile-with-features) [ -f "$arg" ] && sed -i 's/{image}\\b/{unique}/g' "$arg" ;;
+        */Dockerfile.extended|*/Dockerfile-with-features)
+            [ -f "$arg" ] && sed -i 's/{image}\\b/{unique}/g' "$arg" ;;
     esac
     set -- "$@" "$arg"
 done
