@@ -166,3 +166,19 @@ def test_apple_silicon_engine_with_amd64_only_image_is_emulated(
     assert '"runArgs": ["--platform=linux/amd64"]' in text
     native = init(tmp_path / "..", "--image", nix_images.multi, "--dry-run")
     assert native["platform"] == "linux/arm64" and native["emulated"] is False
+
+
+def test_unreachable_registry_falls_back_to_the_engines_local_copy(
+    standin_images: dict[str, str], docker_client: object, tmp_path: Path
+) -> None:
+    # A name whose registry refuses at once, but that the engine has: its copy tells the platform.
+    local = "localhost:9/devnix-test/nix:local-only"
+    docker_client.images.get(standin_images["nix/arm64"]).tag(local)  # type: ignore[attr-defined]
+    try:
+        data = init(tmp_path, "--image", local)
+    finally:
+        docker_client.images.remove(local)  # type: ignore[attr-defined]
+    assert data["source"] == "local"
+    assert data["image_platforms"] == ["linux/arm64"]
+    assert data["platform"] == "linux/arm64" and data["emulated"] is True
+    assert any("local copy" in str(note) for note in data["notes"])  # type: ignore[attr-defined]
