@@ -517,14 +517,19 @@ def _stream_client() -> Any:
     return client(timeout=STREAM_TIMEOUT).api
 
 
-def image_details(reference: str, *, timeout: float = QUICK_TIMEOUT) -> dict[str, Any] | None:
-    """The engine's whole inspect answer for an image (Id, Architecture, RepoTags ...), or None."""
-    status, answer = _api_get(f"/images/{quote(reference, safe='/:@')}/json", timeout=timeout)
+def _inspect(path: str, what: str, timeout: float) -> dict[str, Any] | None:
+    """An object's inspect answer, or None when the engine has no such object (HTTP 404)."""
+    status, answer = _api_get(path, timeout=timeout)
     if status == 404 or not isinstance(answer, dict):
         return None
     if status != 200:
-        raise EngineError(f"the Docker engine answered HTTP {status} about image {reference}")
+        raise EngineError(f"the Docker engine answered HTTP {status} about {what}")
     return answer
+
+
+def image_details(reference: str, *, timeout: float = QUICK_TIMEOUT) -> dict[str, Any] | None:
+    """The engine's whole inspect answer for an image (Id, Architecture, RepoTags ...), or None."""
+    return _inspect(f"/images/{quote(reference, safe='/:@')}/json", f"image {reference}", timeout)
 
 
 def image_ids(*, timeout: float = QUICK_TIMEOUT) -> set[str]:
@@ -764,12 +769,7 @@ def push_image(reference: str, *, on_event: Callable[[dict[str, Any]], None] | N
 
 
 def volume_details(name: str, *, timeout: float = QUICK_TIMEOUT) -> dict[str, Any] | None:
-    status, answer = _api_get(f"/volumes/{quote(name, safe='')}", timeout=timeout)
-    if status == 404 or not isinstance(answer, dict):
-        return None
-    if status != 200:
-        raise EngineError(f"the Docker engine answered HTTP {status} about volume {name}")
-    return answer
+    return _inspect(f"/volumes/{quote(name, safe='')}", f"volume {name}", timeout)
 
 
 def create_volume(name: str, labels: dict[str, str]) -> dict[str, Any]:
