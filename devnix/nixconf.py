@@ -54,32 +54,14 @@ def settings(options: NixOptions, *, emulated: bool) -> list[Setting]:
         )
     result.append(Setting("sandbox", "false", "an unprivileged container cannot start Nix's build sandbox"))
     result.append(Setting("build-users-group", "", "single-user Nix builds as the container user"))
-    if options.extra_platforms:
-        result.append(
-            Setting(
-                "extra-platforms",
-                " ".join(_unique(options.extra_platforms)),
-                "build for these systems too (through binfmt emulation)",
-            )
-        )
-    if options.trusted_users:
-        result.append(
-            Setting(
-                "trusted-users",
-                " ".join(_unique(options.trusted_users)),
-                "trusted users are effectively root (NixOS/nix#6672)",
-            )
-        )
-    if options.substituters:
-        result.append(Setting("extra-substituters", " ".join(_unique(options.substituters)), "extra caches"))
-    if options.trusted_public_keys:
-        result.append(
-            Setting(
-                "extra-trusted-public-keys",
-                " ".join(_unique(options.trusted_public_keys)),
-                "keys of the extra caches",
-            )
-        )
+    # The list-valued settings the user may add: (key, values, why).
+    lists = (
+        ("extra-platforms", options.extra_platforms, "build for these systems too (binfmt emulation)"),
+        ("trusted-users", options.trusted_users, "trusted users are effectively root (NixOS/nix#6672)"),
+        ("extra-substituters", options.substituters, "extra caches"),
+        ("extra-trusted-public-keys", options.trusted_public_keys, "keys of the extra caches"),
+    )
+    result.extend(Setting(key, " ".join(_unique(values)), why) for key, values, why in lists if values)
     return result
 
 
