@@ -159,6 +159,15 @@ def init(
         bool,
         typer.Option("--store-volume", help="Keep /nix in a volume tied to the image's digest."),
     ] = False,
+    fhs_loader: Annotated[
+        Optional[bool],  # noqa: UP045
+        typer.Option(
+            "--fhs-loader/--no-fhs-loader",
+            help="Add (or leave out) the step that lets VS Code's server start in a store-only Nix image. "
+            "Default: added unless the image is known to have an FHS loader.",
+            show_default=False,
+        ),
+    ] = None,
     extra_platforms: Annotated[
         Optional[list[str]],  # noqa: UP045
         typer.Option("--extra-platform", help="Nix system Nix may build for (repeatable)."),
@@ -209,6 +218,7 @@ def init(
             flakes=flakes,
             nix_path=nix_path,
             store_volume=store_volume,
+            fhs_loader=fhs_loader,
             extra_platforms=tuple(extra_platforms or ()),
             trusted_users=tuple(trusted_users or ()),
             substituters=tuple(substituters or ()),

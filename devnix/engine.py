@@ -58,6 +58,7 @@ class LocalImage:
 
     platform: Platform
     repo_digests: tuple[str, ...]
+    env: tuple[str, ...] = ()  # the image config's Env
 
 
 def _docker_config_dir() -> Path:
@@ -190,7 +191,13 @@ def local_image(reference: str, *, timeout: float = QUICK_TIMEOUT) -> LocalImage
     )
     if platform.architecture == "arm64" and variant == "v8":
         platform = Platform(platform.os, platform.architecture)
-    return LocalImage(platform, tuple(str(d) for d in answer.get("RepoDigests") or ()))
+    config = answer.get("Config")
+    env = config.get("Env") if isinstance(config, dict) else None
+    return LocalImage(
+        platform,
+        tuple(str(d) for d in answer.get("RepoDigests") or ()),
+        tuple(str(item) for item in env) if isinstance(env, list) else (),
+    )
 
 
 def client(*, timeout: float = 60.0) -> docker.DockerClient:

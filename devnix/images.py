@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import cache
 
 from devnix.errors import UsageError
@@ -129,6 +131,40 @@ def parse_ref(text: str) -> ImageRef:
     return ImageRef(registry, repository, tag, digest or None)
 
 
+class Filesystem(str, Enum):
+    """Whether an image has an FHS loader (``/lib64/ld-linux-x86-64.so.2``…) for programs built elsewhere.
+
+    VS Code's server is such a program. Images built by Nix (``nixos/nix``, dockerTools images) keep
+    glibc only in ``/nix/store``: "store-only"; the server cannot start there until devnix's FHS loader
+    step (``devnix/scaffolds/fhs-loader.sh``) adds one.
+    """
+
+    FHS = "fhs"
+    STORE_ONLY = "store-only"
+    UNKNOWN = "unknown"
+
+
+# Where images built on a distribution put programs; Nix-built images have only profile folders.
+_FHS_BIN_DIRS = frozenset({"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"})
+
+
+def filesystem_from_env(env: Sequence[object] | None) -> Filesystem:
+    """Guess the layout from an image config's ``Env``: its ``PATH`` names only Nix profiles in
+    store-only images (nixos/nix: ``/root/.nix-profile/bin:/nix/var/nix/profiles/default/bin:…``) and
+    FHS folders in distribution-based ones. Anything else is unknown (the loader step is then a no-op
+    where it is not needed, and ``devnix doctor`` probes the image itself)."""
+    for item in env or ():
+        if not isinstance(item, str) or not item.startswith("PATH="):
+            continue
+        entries = [entry.rstrip("/") or "/" for entry in item[len("PATH=") :].split(":") if entry]
+        if any(entry in _FHS_BIN_DIRS for entry in entries):
+            return Filesystem.FHS
+        if entries and all(entry.startswith("/nix/") or "/.nix-profile" in entry for entry in entries):
+            return Filesystem.STORE_ONLY
+        return Filesystem.UNKNOWN
+    return Filesystem.UNKNOWN
+
+
 @dataclass(frozen=True)
 class CatalogImage:
     """What devnix knows about a Nix image without asking its registry."""
@@ -140,6 +176,7 @@ class CatalogImage:
     # Nix settings this image needs to build inside an unprivileged container.
     nix_settings: dict[str, str] = field(default_factory=dict)
     user: str = "root"
+    filesystem: Filesystem = Filesystem.UNKNOWN
 
 
 @cache
@@ -156,6 +193,7 @@ def catalog() -> tuple[CatalogImage, ...]:
             notes=entry["notes"],
             nix_settings=dict(entry.get("nix_settings", {})),
             user=entry.get("user", "root"),
+            filesystem=Filesystem(entry.get("filesystem", Filesystem.UNKNOWN.value)),
         )
         for entry in raw["images"]
     )

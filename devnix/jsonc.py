@@ -801,6 +801,17 @@ def remove(text: str, path: Sequence[Key]) -> str:
     return apply_edits(text, edits_for_remove(document, path))
 
 
+def replace_member(text: str, path: Sequence[Key], key: str, value: Any) -> str:
+    """Put ``"key": value`` where the object member at ``path`` is (its comments and comma stay)."""
+    document = parse(text)
+    node = document.node(tuple(path))
+    if node is None or node.key_start < 0:
+        raise JsoncEditError(f"{format_path(path)} is not an object member")
+    rendered = _render(value, _line_indent(text, node.member_start), detect_style(document))
+    member = f"{json.dumps(key, ensure_ascii=False)}: {rendered}"
+    return apply_edits(text, [Edit(node.member_start, node.end - node.member_start, member)])
+
+
 def append_unique(text: str, path: Sequence[Key], item: Any) -> str:
     """Add ``item`` to the array at ``path`` unless it is there (creating the array if missing)."""
     document = parse(text)

@@ -182,6 +182,13 @@ def merge_all(
 
     if config.is_build:
         text = _set_platform_args(text, ("build", "options"), current, pin)
+        notes.extend(_loader_notes(config))
+    elif plan.fhs_loader:
+        text = _image_to_build(text, pin)
+        notes.append(
+            f"{plan.image.familiar} is {plan.filesystem.value}: the config now builds "
+            f"{config.companion_dir}/Dockerfile, which adds the FHS loader VS Code's server needs"
+        )
     else:
         text = _set_if_different(text, ("image",), current.get("image"), values["image"])
     text = _set_platform_args(text, ("runArgs",), current, pin)
@@ -202,6 +209,37 @@ def merge_all(
         )
 
     return _extensions_and_post_create(text, config, values, notes), notes, {}
+
+
+def _image_to_build(text: str, pin: str | None) -> str:
+    """Put ``"build": {"dockerfile": "Dockerfile"}`` where ``"image"`` was (the Dockerfile has the image)."""
+    build: dict[str, Any] = {"dockerfile": "Dockerfile"}
+    if pin:
+        build["options"] = [pin]
+    if jsonc.parse(text).node(("image",)) is None:
+        return jsonc.set_value(text, ("build",), build)
+    return jsonc.replace_member(text, ("image",), "build", build)
+
+
+def _loader_notes(config: ConfigFile) -> list[str]:
+    """A Dockerfile config keeps its Dockerfile: say how to add the FHS loader step when it lacks it."""
+    from devnix.fhsloader import SCRIPT_NAME, dockerfile_adds_loader
+
+    build = config.value.get("build")
+    name = build.get("dockerfile") if isinstance(build, dict) else config.value.get("dockerFile")
+    if not isinstance(name, str):
+        return []
+    try:
+        dockerfile = (config.path.parent / name).read_text("utf-8", errors="replace")
+    except OSError:
+        return []
+    if dockerfile_adds_loader(dockerfile):
+        return []
+    return [
+        f"if {name}'s base image is store-only (nixos/nix is), VS Code's server cannot start in it: "
+        f"add `COPY {SCRIPT_NAME} /tmp/` and `RUN sh /tmp/{SCRIPT_NAME}` after its FROM "
+        f"(`devnix init --dry-run --template nix-dockerfile` shows the script)"
+    ]
 
 
 def _extensions_and_post_create(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from devnix.errors import UsageError
-from devnix.images import ImageRef
+from devnix.images import Filesystem, ImageRef
 from devnix.nixconf import NixOptions, Setting, settings
 from devnix.platforms import SUPPORTED, Platform
 
@@ -48,6 +48,10 @@ class Facts:
     nix: NixOptions = field(default_factory=NixOptions)
     nix_path: str = ""
     store_volume: bool = False
+    # FHS or store-only, and who said so (catalog, the registry's image config, the local copy).
+    filesystem: Filesystem = Filesystem.UNKNOWN
+    filesystem_source: Source = Source.ASSUMED
+    fhs_loader: bool | None = None  # --fhs-loader / --no-fhs-loader; None: follow the layout
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,10 @@ class Plan:
     engine_source: Source
     target_source: Source
     notes: tuple[str, ...]
+    filesystem: Filesystem = Filesystem.UNKNOWN
+    filesystem_source: Source = Source.ASSUMED
+    # Whether the config adds devnix's FHS loader step so that VS Code's server can start.
+    fhs_loader: bool = True
 
 
 def decide(facts: Facts) -> Plan:
@@ -125,7 +133,18 @@ def decide(facts: Facts) -> Plan:
         engine_source=facts.engine_source,
         target_source=target_source,
         notes=tuple(notes),
+        filesystem=facts.filesystem,
+        filesystem_source=facts.filesystem_source,
+        fhs_loader=wants_fhs_loader(facts),
     )
+
+
+def wants_fhs_loader(facts: Facts) -> bool:
+    """Store-only images need the step; so may an image nothing could tell about, and the step does
+    nothing where an FHS loader exists. The user's flag wins."""
+    if facts.fhs_loader is not None:
+        return facts.fhs_loader
+    return facts.filesystem is not Filesystem.FHS
 
 
 def store_volume_name(digest: str) -> str:

@@ -93,6 +93,8 @@ class RemoteImage:
     digest: str
     media_type: str
     platforms: tuple[Platform, ...]
+    # The image config's ``Env`` of one platform, when asked for (it tells a store-only Nix image).
+    env: tuple[str, ...] | None = None
 
 
 def sha256_digest(data: bytes) -> str:
@@ -534,18 +536,48 @@ class Client:
             ) from None
 
 
-def image_platforms(ref: ImageRef, *, timeout: float = DEFAULT_TIMEOUT) -> RemoteImage:
-    """Ask the image's registry which platforms its tag has (one config read for a single manifest)."""
+def image_platforms(
+    ref: ImageRef, *, timeout: float = DEFAULT_TIMEOUT, config_for: Platform | None = None
+) -> RemoteImage:
+    """Ask the image's registry which platforms its tag has (one config read for a single manifest).
+
+    With ``config_for``, also read the ``Env`` of that platform's config (the first platform's when the
+    tag lacks it): two more requests on the same connection and token.
+    """
     client = Client.for_ref(ref, timeout=timeout)
+    env: tuple[str, ...] | None = None
     try:
         manifest = client.get_manifest(ref.repository, ref.reference)
         if manifest.is_index:
             platforms = platforms_of_index(manifest.json)
+            if config_for is not None and platforms:
+                child = _child_digest(manifest.json, config_for) or _child_digest(manifest.json, platforms[0])
+                if child is not None:
+                    env = _env_of(_config_of(client, ref, client.get_manifest(ref.repository, child)))
         else:
-            platforms = (platform_of_config(_config_of(client, ref, manifest)),)
+            config = _config_of(client, ref, manifest)
+            platforms = (platform_of_config(config),)
+            env = _env_of(config) if config_for is not None else None
     finally:
         client.close()
-    return RemoteImage(ref, manifest.digest, manifest.media_type, platforms)
+    return RemoteImage(ref, manifest.digest, manifest.media_type, platforms, env)
+
+
+def _child_digest(index: Mapping[str, Any], wanted: Platform) -> str | None:
+    """The digest of the index entry that runs as ``wanted``."""
+    for entry in index.get("manifests", []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+            continue
+        found = platforms_of_index({"manifests": [entry]})
+        if found and found[0].same_machine(wanted):
+            return str(entry["digest"])
+    return None
+
+
+def _env_of(config: Mapping[str, Any]) -> tuple[str, ...]:
+    inner = config.get("config")
+    env = inner.get("Env") if isinstance(inner, dict) else None
+    return tuple(item for item in env if isinstance(item, str)) if isinstance(env, list) else ()
 
 
 def platforms_of_index(index: Mapping[str, Any]) -> tuple[Platform, ...]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from devnix.fhsloader import SCRIPT_NAME, script_text
+from devnix.images import Filesystem
 from devnix.plan import Plan
 
 if TYPE_CHECKING:
@@ -63,6 +65,8 @@ def context(plan: Plan, layout: Layout) -> dict[str, Any]:
         "nix_path": plan.nix_path,
         "settings": plan.settings,
         "store_volume": plan.store_volume,
+        "fhs_loader": plan.fhs_loader,
+        "store_only": plan.filesystem is Filesystem.STORE_ONLY,
     }
 
 
@@ -78,8 +82,10 @@ def render_context(values: Mapping[str, Any], layout: Layout) -> dict[str, str]:
         ".devcontainer/devcontainer.json": env.get_template("devcontainer.json.j2").render(values),
         ".devcontainer/nix.conf": env.get_template("nix.conf.j2").render(values),
     }
-    if layout.dockerfile:
+    if layout.dockerfile or values["fhs_loader"]:
         files[".devcontainer/Dockerfile"] = env.get_template("Dockerfile.j2").render(values)
+    if values["fhs_loader"]:
+        files[f".devcontainer/{SCRIPT_NAME}"] = script_text()
     if layout.flake or layout.direnv:
         files[".devcontainer/post-create.sh"] = env.get_template("post-create.sh.j2").render(values)
     if layout.direnv:

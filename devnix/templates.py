@@ -114,6 +114,10 @@ def render_template(template: TemplateSpec) -> dict[str, str]:
         emulated=False,
         pin_platform=False,
         store_volume=None,
+        # A Template cannot know its image: the step is there for store-only ones (nixos/nix, the
+        # default) and does nothing in images that have an FHS loader.
+        fhs_loader=True,
+        store_only=False,
         settings=tuple(settings(NixOptions(), emulated=False)),
     )
     files = render_context(values, template.layout)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from devnix import engine, images, platforms, registry
 from devnix.errors import EngineError, FileSystemError, RegistryError, UsageError
+from devnix.fhsloader import SCRIPT_NAME
 from devnix.fs import write_all
-from devnix.images import ImageRef
+from devnix.images import Filesystem, ImageRef
 from devnix.nixconf import NixOptions
 from devnix.plan import Facts, Known, Plan, Source, decide
 from devnix.platforms import Platform
@@ -39,6 +40,7 @@ class InitOptions:
     flakes: bool = True
     nix_path: str = "nixpkgs=channel:nixos-unstable"
     store_volume: bool = False
+    fhs_loader: bool | None = None  # None: decided by the image's layout
     extra_platforms: tuple[str, ...] = ()
     trusted_users: tuple[str, ...] = ()
     substituters: tuple[str, ...] = ()
@@ -76,6 +78,9 @@ class InitResult:
             "nix_settings": {s.key: s.value for s in plan.settings},
             "nix_path": plan.nix_path,
             "store_volume": plan.store_volume,
+            "filesystem": plan.filesystem.value,
+            "filesystem_source": plan.filesystem_source.value,
+            "fhs_loader": plan.fhs_loader,
             "directory": str(self.directory),
             "files": sorted(self.files),
             "dry_run": self.dry_run,
@@ -113,15 +118,15 @@ def run(options: InitOptions) -> InitResult:
     notes: list[str] = []
     # A Dockerfile config keeps its own base image: nothing can tell its platforms but the user.
     keeps_base_image = existing is not None and existing.is_build and options.image is None
-    engine_platform, engine_source, known = _gather(
-        ref, requested, options.registry_timeout, notes, skip_registry=keeps_base_image
-    )
+    gathered = _gather(ref, requested, options.registry_timeout, notes, skip_registry=keeps_base_image)
     plan = decide(
         Facts(
             image=ref,
-            image_platforms=known,
-            engine_platform=engine_platform,
-            engine_source=engine_source,
+            image_platforms=gathered.known,
+            engine_platform=gathered.engine_platform,
+            engine_source=gathered.engine_source,
+            filesystem=gathered.filesystem,
+            filesystem_source=gathered.filesystem_source,
             requested_platform=requested,
             nix=NixOptions(
                 flakes=options.flakes,
@@ -132,6 +137,7 @@ def run(options: InitOptions) -> InitResult:
             ),
             nix_path=options.nix_path,
             store_volume=options.store_volume,
+            fhs_loader=options.fhs_loader,
         )
     )
     notes.extend(plan.notes)
@@ -140,7 +146,8 @@ def run(options: InitOptions) -> InitResult:
     if existing is not None:
         return _merge(options, existing, plan, layout, files, notes)
     if not options.dry_run:
-        write_all(directory, files, force=options.force, executable=(".devcontainer/post-create.sh",))
+        scripts = (".devcontainer/post-create.sh", f".devcontainer/{SCRIPT_NAME}")
+        write_all(directory, files, force=options.force, executable=scripts)
     return InitResult(directory, plan, files, options.dry_run, tuple(notes))
 
 
@@ -186,6 +193,8 @@ def _merge(
     for path, text in rendered.items():
         if path == ".devcontainer/devcontainer.json":
             continue
+        if existing.is_build and path in (".devcontainer/Dockerfile", f".devcontainer/{SCRIPT_NAME}"):
+            continue  # a Dockerfile config keeps its own Dockerfile (merge says how to add the step)
         if path.startswith(".devcontainer/"):
             path = f"{companion_dir}/{path.removeprefix('.devcontainer/')}"
         wanted[path] = text
@@ -207,6 +216,12 @@ def _merge(
             continue
         if options.force:
             changes[path] = text
+        elif path.endswith("/Dockerfile") and plan.fhs_loader and not existing.is_build:
+            raise UsageError(
+                f"{path} exists and is not devnix's, and {plan.image.familiar} needs devnix's Dockerfile "
+                "(it adds the FHS loader VS Code's server needs); nothing was changed",
+                hint="pass --force to replace it, or move it away and merge again",
+            )
         else:
             notes.append(f"{path} exists and differs from devnix's; kept it (--force rewrites it)")
     diff = "".join(
@@ -222,7 +237,8 @@ def _merge(
     )
     if not options.dry_run and changes:
         post_create = f"{companion_dir}/post-create.sh"
-        write_all(directory, changes, force=True, executable=(post_create,))
+        loader_script = f"{companion_dir}/{SCRIPT_NAME}"
+        write_all(directory, changes, force=True, executable=(post_create, loader_script))
     return InitResult(directory, plan, changes, options.dry_run, tuple(notes), config_path, diff)
 
 
@@ -234,6 +250,17 @@ def _engine_platform(notes: list[str]) -> tuple[Platform, Source]:
         return platforms.host(), Source.HOST
 
 
+@dataclass(frozen=True)
+class Gathered:
+    """The facts init asks the world for."""
+
+    engine_platform: Platform
+    engine_source: Source
+    known: Known
+    filesystem: Filesystem = Filesystem.UNKNOWN
+    filesystem_source: Source = Source.ASSUMED
+
+
 def _gather(
     ref: ImageRef,
     requested: Platform | None,
@@ -241,20 +268,32 @@ def _gather(
     notes: list[str],
     *,
     skip_registry: bool = False,
-) -> tuple[Platform, Source, Known]:
+) -> Gathered:
     """Ask the engine and the registry at the same time; fall back as the issue says, and say so."""
     if skip_registry:
         engine_platform, engine_source = _engine_platform(notes)
         target = requested or engine_platform
         notes.append(f"the Dockerfile's base image is kept; assuming it has {target}")
-        return engine_platform, engine_source, Known((target,), Source.ASSUMED)
+        return Gathered(engine_platform, engine_source, Known((target,), Source.ASSUMED))
+    entry = images.lookup(ref)
+    # The catalog knows its images' layout; others' comes from their config (one platform's is enough:
+    # a tag's variants are built alike).
+    cataloged = entry is not None and entry.filesystem is not Filesystem.UNKNOWN
     with ThreadPoolExecutor(max_workers=2) as pool:
         engine_future = pool.submit(_engine_platform, notes)
-        registry_future = pool.submit(registry.image_platforms, ref, timeout=timeout)
+        registry_future = pool.submit(
+            registry.image_platforms,
+            ref,
+            timeout=timeout,
+            config_for=None if cataloged else requested or platforms.host(),
+        )
         engine_platform, engine_source = engine_future.result()
         try:
             remote = registry_future.result()
-            return engine_platform, engine_source, Known(remote.platforms, Source.REGISTRY, remote.digest)
+            known = Known(remote.platforms, Source.REGISTRY, remote.digest)
+            return _with_filesystem(
+                Gathered(engine_platform, engine_source, known), entry, remote.env, Source.REGISTRY
+            )
         except RegistryError as error:
             registry_error = error
 
@@ -262,21 +301,35 @@ def _gather(
         local = _local_copy(ref)
         if local is not None:
             notes.append(f"{registry_error.message}; used the engine's local copy of {ref.familiar}")
-            return engine_platform, engine_source, local
-    entry = images.lookup(ref)
+            known, env = local
+            return _with_filesystem(Gathered(engine_platform, engine_source, known), entry, env, Source.LOCAL)
     if entry is not None:
         notes.append(f"{registry_error.message}; used devnix's catalog entry for {entry.name}")
-        return engine_platform, engine_source, Known(entry.platforms, Source.CATALOG)
+        known = Known(entry.platforms, Source.CATALOG)
+        return _with_filesystem(Gathered(engine_platform, engine_source, known), entry, None, Source.CATALOG)
     if requested is not None:
         notes.append(f"{registry_error.message}; trusting --platform {requested}")
-        return engine_platform, engine_source, Known((requested,), Source.ASSUMED)
+        return Gathered(engine_platform, engine_source, Known((requested,), Source.ASSUMED))
     raise RegistryError(
         f"cannot learn the platforms of {ref.familiar}: {registry_error.message}",
         hint="pull the image once (docker pull), or pass --platform to say which one it has",
     )
 
 
-def _local_copy(ref: ImageRef) -> Known | None:
+def _with_filesystem(
+    gathered: Gathered, entry: images.CatalogImage | None, env: tuple[str, ...] | None, source: Source
+) -> Gathered:
+    """The image's layout: the catalog's word first, else what its config's PATH shows."""
+    if entry is not None and entry.filesystem is not Filesystem.UNKNOWN:
+        return replace(gathered, filesystem=entry.filesystem, filesystem_source=Source.CATALOG)
+    found = images.filesystem_from_env(env)
+    if found is Filesystem.UNKNOWN:
+        return gathered
+    return replace(gathered, filesystem=found, filesystem_source=source)
+
+
+def _local_copy(ref: ImageRef) -> tuple[Known, tuple[str, ...]] | None:
+    """The engine's copy: its platform (and digest), and its config's Env."""
     try:
         local = engine.local_image(ref.familiar) or engine.local_image(str(ref))
     except EngineError:
@@ -285,7 +338,25 @@ def _local_copy(ref: ImageRef) -> Known | None:
         return None
     prefix = f"{ref.familiar.split(':')[0].split('@')[0]}@"
     digest = next((d.split("@", 1)[1] for d in local.repo_digests if d.startswith(prefix)), None)
-    return Known((local.platform,), Source.LOCAL, digest)
+    return Known((local.platform,), Source.LOCAL, digest), local.env
+
+
+def _layout_line(plan: Plan) -> str:
+    """What init knows of the image's layout, where from, and what it did about VS Code's server."""
+    where = {
+        Source.CATALOG: "devnix's catalog",
+        Source.REGISTRY: "its config's PATH, from the registry",
+        Source.LOCAL: "its config's PATH, from the engine's local copy",
+    }.get(plan.filesystem_source, "")
+    fs = plan.filesystem
+    known = f"{fs.value} (from {where})" if fs is not Filesystem.UNKNOWN else "unknown (nothing could tell)"
+    if plan.fhs_loader:
+        if fs is Filesystem.STORE_ONLY:
+            return f"{known}: the Dockerfile adds an FHS loader so that VS Code's server can start"
+        return f"{known}: the Dockerfile adds an FHS loader for VS Code's server (a no-op if it has one)"
+    if fs is Filesystem.FHS:
+        return f"{known}: VS Code's server starts as it is"
+    return f"{known}: no FHS loader step (--no-fhs-loader); VS Code's server cannot start if it is store-only"
 
 
 def describe(result: InitResult) -> str:
@@ -299,6 +370,7 @@ def describe(result: InitResult) -> str:
         f"image:    {plan.image.familiar} ({', '.join(str(p) for p in plan.image_platforms.platforms)} "
         f"{_SOURCE_WORDS[plan.image_platforms.source]})",
     ]
+    lines.append(f"layout:   {_layout_line(plan)}")
     if plan.emulated:
         lines.append("nix:      filter-syscalls = false (emulation cannot load Nix's seccomp filter)")
     lines.extend(f"note:     {note}" for note in result.notes)
