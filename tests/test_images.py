@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from devnix.errors import UsageError
-from devnix.images import catalog, default_image, lookup, parse_ref
+from devnix.images import Filesystem, catalog, default_image, filesystem_from_env, lookup, parse_ref
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,36 @@ def test_catalog_is_package_data_and_default_is_multi_arch() -> None:
     assert {str(p) for p in default.platforms} == {"linux/amd64", "linux/arm64"}
     assert lookup(parse_ref("nixos/nix:2.20")) is default
     assert lookup(parse_ref("example.com/unknown")) is None
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        # nixos/nix (NixOS/nix docker.nix) and dockerTools images: only Nix profiles on PATH.
+        (
+            [
+                "USER=root",
+                "PATH=/root/.nix-profile/bin:/nix/var/nix/profiles/default/bin:/nix/var/nix/profiles/default/sbin",
+            ],
+            Filesystem.STORE_ONLY,
+        ),
+        (["PATH=/nix/store/" + "a" * 32 + "-bash/bin"], Filesystem.STORE_ONLY),
+        # Distribution-based images name FHS folders, Nix profiles or not.
+        (["PATH=/home/code/.nix-profile/bin:/usr/local/bin:/usr/bin:/bin"], Filesystem.FHS),
+        (["PATH=/usr/local/sbin/:/usr/local/bin"], Filesystem.FHS),
+        # Nothing to go on.
+        ([], Filesystem.UNKNOWN),
+        (None, Filesystem.UNKNOWN),
+        (["PATH="], Filesystem.UNKNOWN),
+        (["PATH=/opt/tools/bin"], Filesystem.UNKNOWN),
+        ([5, {"PATH": "/usr/bin"}], Filesystem.UNKNOWN),  # a hostile config is not trusted
+    ],
+)
+def test_filesystem_from_an_image_configs_path(env: list[object] | None, expected: Filesystem) -> None:
+    assert filesystem_from_env(env) is expected
+
+
+def test_the_catalog_says_which_images_are_store_only() -> None:
+    entry = lookup(parse_ref("nixos/nix:2.24.9"))
+    assert entry is not None and entry.filesystem is Filesystem.STORE_ONLY
+    assert all(isinstance(image.filesystem, Filesystem) for image in catalog())

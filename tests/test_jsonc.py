@@ -288,3 +288,11 @@ def test_merge_adds_without_deleting() -> None:
         "\t\t\t\t\"jnoortheen.nix-ide\"\n\t\t\t]\n\t\t}\n\t}\n}\n"
     )
     assert jsonc.merge(merged, {"runArgs": ["--init"], "containerEnv": {"A": "1"}}) == merged
+
+
+def test_replace_member_keeps_its_place_comments_and_comma() -> None:
+    text = '{\n  // the image\n  "image": "a", /* after */\n  "x": 1\n}\n'
+    out = jsonc.replace_member(text, ("image",), "build", {"dockerfile": "Dockerfile"})
+    assert out == '{\n  // the image\n  "build": {\n    "dockerfile": "Dockerfile"\n  }, /* after */\n  "x": 1\n}\n'
+    with pytest.raises(jsonc.JsoncEditError):
+        jsonc.replace_member(text, ("missing",), "build", 1)

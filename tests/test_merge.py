@@ -9,7 +9,7 @@ import pytest
 
 from devnix import jsonc
 from devnix.errors import UsageError
-from devnix.images import parse_ref
+from devnix.images import Filesystem, parse_ref
 from devnix.merge import ConfigFile, MergeRefused, find_config, merge_config
 from devnix.plan import Facts, Known, Plan, Source, decide
 from devnix.platforms import Platform
@@ -23,7 +23,7 @@ AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")
 
 
-def plan(emulated: bool = False, store: bool = False) -> Plan:
+def plan(emulated: bool = False, store: bool = False, filesystem: Filesystem = Filesystem.FHS) -> Plan:
     return decide(
         Facts(
             image=parse_ref("localhost:5000/devnix-test/nix:multi"),
@@ -33,6 +33,8 @@ def plan(emulated: bool = False, store: bool = False) -> Plan:
             requested_platform=ARM64 if emulated else None,
             nix_path="nixpkgs=channel:nixos-unstable",
             store_volume=store,
+            filesystem=filesystem,
+            filesystem_source=Source.REGISTRY,
         )
     )
 
@@ -157,3 +159,64 @@ def test_find_config_looks_in_the_usual_places_and_by_name(tmp_path: Path) -> No
     found = find_config(tmp_path, "nix")
     assert found.path == named
     assert str(found.companion_dir) == ".devcontainer/nix"
+
+
+def test_a_store_only_image_turns_the_image_into_a_build_where_it_was() -> None:
+    merged, notes = merge_config(
+        config(STYLED), plan(emulated=True, filesystem=Filesystem.STORE_ONLY), Layout(name="x")
+    )
+    assert merged.startswith("\ufeff// top\r\n")
+    assert "\n" not in merged.replace("\r\n", "")
+    # Same place, same comment before it; the Dockerfile names the image (and is pinned like the run).
+    assert '\t/* block */ "build": {\r\n\t\t"dockerfile": "Dockerfile",\r\n\t\t"options": [' in merged
+    value = jsonc.parse(merged).value
+    assert "image" not in value
+    assert value["build"] == {"dockerfile": "Dockerfile", "options": ["--platform=linux/arm64"]}
+    assert value["runArgs"] == ["--init", "--platform=linux/arm64"]
+    assert any("FHS loader" in note for note in notes)
+    again, _ = merge_config(
+        config(merged), plan(emulated=True, filesystem=Filesystem.STORE_ONLY), Layout(name="x")
+    )
+    assert again == merged
+
+
+def test_a_build_config_is_told_how_to_add_the_loader_step(tmp_path: Path) -> None:
+    from pathlib import PurePosixPath
+
+    folder = tmp_path / ".devcontainer"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text("FROM nixos/nix\n")
+    text = '{"build": {"dockerfile": "Dockerfile"}}\n'
+    mine = ConfigFile(folder / "devcontainer.json", text, PurePosixPath(".devcontainer"))
+    _, notes = merge_config(mine, plan(filesystem=Filesystem.UNKNOWN), Layout(name="x"))
+    assert any("RUN sh /tmp/fhs-loader.sh" in note for note in notes)
+    (folder / "Dockerfile").write_text(
+        "FROM nixos/nix\nCOPY fhs-loader.sh /tmp/\nRUN sh /tmp/fhs-loader.sh\n"
+    )
+    _, notes = merge_config(mine, plan(filesystem=Filesystem.UNKNOWN), Layout(name="x"))
+    assert not any("fhs-loader" in note for note in notes)
+
+
+def _is_image_config(path: Path) -> bool:
+    value = jsonc.parse(jsonc.read_file(path)).value
+    return isinstance(value, dict) and "image" in value and "build" not in value
+
+
+IMAGE_CONFIGS = [path for path in CORPUS_FILES if _is_image_config(path)]
+
+
+def test_the_corpus_has_image_configs() -> None:
+    assert len(IMAGE_CONFIGS) >= 20, CORPUS
+
+
+@pytest.mark.parametrize("path", IMAGE_CONFIGS, ids=lambda p: p.name)
+def test_corpus_image_configs_become_build_configs_for_store_only_images(path: Path) -> None:
+    text = jsonc.read_file(path)
+    original = jsonc.parse(text).value
+    merged, _ = merge_config(config(text), plan(filesystem=Filesystem.STORE_ONLY), Layout(name="x"))
+    value = jsonc.parse(merged).value
+    assert "image" not in value and value["build"] == {"dockerfile": "Dockerfile"}
+    assert comment_texts(merged) == comment_texts(text)
+    for key, old in original.items():
+        if key not in OWNED_TOP:
+            assert value[key] == old, key

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from devnix.errors import UsageError
-from devnix.images import parse_ref
+from devnix.images import Filesystem, parse_ref
 from devnix.plan import Facts, Known, Source, decide, store_volume_name
 from devnix.platforms import Platform
 
@@ -83,3 +83,21 @@ def test_store_volume_is_keyed_to_the_digest() -> None:
 def test_store_volume_without_digest_is_refused() -> None:
     with pytest.raises(UsageError, match="digest"):
         decide(facts(AMD64, Known((AMD64,), Source.CATALOG), store_volume=True))
+
+
+@pytest.mark.parametrize(
+    ("filesystem", "flag", "wanted"),
+    [
+        (Filesystem.STORE_ONLY, None, True),
+        (Filesystem.UNKNOWN, None, True),  # a no-op where a loader exists: safer than a dead server
+        (Filesystem.FHS, None, False),
+        (Filesystem.STORE_ONLY, False, False),  # the user's --no-fhs-loader wins
+        (Filesystem.FHS, True, True),
+    ],
+)
+def test_the_fhs_loader_step_follows_the_layout_unless_told(
+    filesystem: Filesystem, flag: bool | None, wanted: bool
+) -> None:
+    plan = decide(facts(AMD64, filesystem=filesystem, filesystem_source=Source.CATALOG, fhs_loader=flag))
+    assert plan.fhs_loader is wanted
+    assert (plan.filesystem, plan.filesystem_source) == (filesystem, Source.CATALOG)

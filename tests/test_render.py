@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from devnix.images import parse_ref
+from devnix.fhsloader import script_text
+from devnix.images import Filesystem, parse_ref
 from devnix.nixconf import parse as parse_nixconf
 from devnix.plan import Facts, Known, Plan, Source, decide
 from devnix.platforms import Platform
@@ -21,7 +22,12 @@ def strip_comments(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not re.match(r"\s*//", line))
 
 
-def plan_for(engine: Platform, image: tuple[Platform, ...], store: bool = False) -> Plan:
+def plan_for(
+    engine: Platform,
+    image: tuple[Platform, ...],
+    store: bool = False,
+    filesystem: Filesystem = Filesystem.FHS,
+) -> Plan:
     return decide(
         Facts(
             image=parse_ref("localhost:5000/nix:multi"),
@@ -30,6 +36,8 @@ def plan_for(engine: Platform, image: tuple[Platform, ...], store: bool = False)
             engine_source=Source.ENGINE,
             nix_path="nixpkgs=channel:nixos-unstable",
             store_volume=store,
+            filesystem=filesystem,
+            filesystem_source=Source.REGISTRY,
         )
     )
 
@@ -109,3 +117,36 @@ def test_compiled_scaffolds_are_cached_and_a_broken_cache_is_harmless(
     render_module._environment.cache_clear()
     assert render(plan, Layout(name="demo")) == first
     render_module._environment.cache_clear()
+
+
+def test_a_store_only_image_is_built_with_the_fhs_loader_step() -> None:
+    files = render(plan_for(AMD64, (AMD64, ARM64), filesystem=Filesystem.STORE_ONLY), Layout(name="demo"))
+    config = json.loads(strip_comments(files[".devcontainer/devcontainer.json"]))
+    assert "image" not in config
+    assert config["build"] == {"dockerfile": "Dockerfile"}
+    # nix.conf is still read at run time (not baked in: that is --dockerfile's job).
+    assert config["containerEnv"]["NIX_USER_CONF_FILES"].endswith("/.devcontainer/nix.conf")
+    assert "keeps glibc only in /nix/store" in files[".devcontainer/devcontainer.json"]
+    dockerfile = files[".devcontainer/Dockerfile"]
+    assert dockerfile.splitlines()[1] == "FROM localhost:5000/nix:multi"
+    assert "COPY fhs-loader.sh /tmp/devnix-fhs-loader.sh" in dockerfile
+    assert "RUN sh /tmp/devnix-fhs-loader.sh && rm /tmp/devnix-fhs-loader.sh" in dockerfile
+    assert "nix.conf" not in dockerfile
+    assert files[".devcontainer/fhs-loader.sh"] == script_text()
+
+
+def test_dockerfile_and_store_only_bake_nix_conf_after_the_loader_step() -> None:
+    emulated = plan_for(AMD64, (ARM64,), filesystem=Filesystem.STORE_ONLY)
+    files = render(emulated, Layout(name="demo", dockerfile=True))
+    dockerfile = files[".devcontainer/Dockerfile"]
+    assert dockerfile.index("FROM --platform=linux/arm64") < dockerfile.index("fhs-loader.sh")
+    assert dockerfile.index("fhs-loader.sh") < dockerfile.index("COPY nix.conf")
+    config = json.loads(strip_comments(files[".devcontainer/devcontainer.json"]))
+    assert config["build"] == {"dockerfile": "Dockerfile", "options": ["--platform=linux/arm64"]}
+    assert "NIX_USER_CONF_FILES" not in config["containerEnv"]
+
+
+def test_an_fhs_image_gets_no_loader_step() -> None:
+    files = render(plan_for(AMD64, (AMD64,)), Layout(name="demo", dockerfile=True))
+    assert ".devcontainer/fhs-loader.sh" not in files
+    assert "fhs-loader" not in files[".devcontainer/Dockerfile"]

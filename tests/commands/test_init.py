@@ -65,9 +65,42 @@ def test_writes_config_with_the_engine_platform(amd64_engine: None, tmp_path: Pa
     assert data["engine_platform"] == "linux/amd64"
     assert data["engine_source"] == "engine"
     assert data["source"] == "assumed"
-    assert data["files"] == [".devcontainer/devcontainer.json", ".devcontainer/nix.conf"]
+    # Nothing could tell the image's layout: the FHS loader step goes in (a no-op in FHS images).
+    assert (data["filesystem"], data["filesystem_source"], data["fhs_loader"]) == ("unknown", "assumed", True)
+    assert data["files"] == [
+        ".devcontainer/Dockerfile",
+        ".devcontainer/devcontainer.json",
+        ".devcontainer/fhs-loader.sh",
+        ".devcontainer/nix.conf",
+    ]
     assert (tmp_path / ".devcontainer" / "devcontainer.json").is_file()
+    assert os.access(tmp_path / ".devcontainer" / "fhs-loader.sh", os.X_OK)
     assert "filter-syscalls" not in (tmp_path / ".devcontainer" / "nix.conf").read_text()
+
+
+def test_no_fhs_loader_keeps_an_image_config(amd64_engine: None, tmp_path: Path) -> None:
+    data = init_json(str(tmp_path), "--image", UNREACHABLE, "--platform", "linux/amd64", "--no-fhs-loader")
+    assert data["fhs_loader"] is False
+    assert data["files"] == [".devcontainer/devcontainer.json", ".devcontainer/nix.conf"]
+    config = (tmp_path / ".devcontainer" / "devcontainer.json").read_text()
+    assert f'"image": "{UNREACHABLE}"' in config
+
+
+def test_the_catalog_knows_nixos_nix_is_store_only(
+    amd64_engine: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devnix import registry
+    from devnix.errors import RegistryError
+
+    def offline(*_args: object, **_kwargs: object) -> None:
+        raise RegistryError("registry-1.docker.io cannot be reached (this test is offline by design)")
+
+    monkeypatch.setattr(registry, "image_platforms", offline)
+    result = runner.invoke(app, ["init", str(tmp_path), "--platform", "linux/amd64"])
+    assert result.exit_code == 0, result.output
+    assert "store-only (from devnix's catalog)" in result.stdout
+    dockerfile = (tmp_path / ".devcontainer" / "Dockerfile").read_text()
+    assert "RUN sh /tmp/devnix-fhs-loader.sh" in dockerfile
 
 
 def test_apple_silicon_engine_with_foreign_platform_runs_emulated(
@@ -207,6 +240,7 @@ def test_merge_edits_in_place_and_a_second_merge_changes_nothing(amd64_engine: N
     config.parent.mkdir()
     config.write_text(MINE)
     args = ["init", str(tmp_path), "--merge", "--image", UNREACHABLE, "--platform", "linux/amd64"]
+    args.append("--no-fhs-loader")  # an image known to have an FHS loader keeps its image config
     preview = runner.invoke(app, [*args, "--dry-run"])
     assert preview.exit_code == 0, preview.output
     assert '-  "image": "old/image:1",' in preview.stdout
@@ -221,6 +255,25 @@ def test_merge_edits_in_place_and_a_second_merge_changes_nothing(amd64_engine: N
     assert second.exit_code == 0
     assert json.loads(second.stdout)["files"] == []
     assert config.read_text() == merged
+
+
+def test_merge_of_a_store_only_image_refuses_to_build_someone_elses_dockerfile(
+    amd64_engine: None, tmp_path: Path
+) -> None:
+    folder = tmp_path / ".devcontainer"
+    folder.mkdir()
+    (folder / "devcontainer.json").write_text(MINE)
+    (folder / "Dockerfile").write_text("FROM debian\n")
+    args = ["init", str(tmp_path), "--merge", "--image", UNREACHABLE, "--platform", "linux/amd64"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2, refused.output
+    assert "Dockerfile exists and is not devnix's" in refused.stderr
+    assert (folder / "devcontainer.json").read_text() == MINE
+    assert (folder / "Dockerfile").read_text() == "FROM debian\n"
+    forced = runner.invoke(app, [*args, "--force", "--json"])
+    assert forced.exit_code == 0, forced.output
+    assert "RUN sh /tmp/devnix-fhs-loader.sh" in (folder / "Dockerfile").read_text()
+    assert '"build": {' in (folder / "devcontainer.json").read_text()
 
 
 def test_merge_refuses_compose_configs_and_leaves_them_alone(amd64_engine: None, tmp_path: Path) -> None:
