@@ -26,6 +26,7 @@ from typing import Any
 
 from devnix import jsonc
 from devnix.errors import UsageError
+from devnix.images import Filesystem
 from devnix.plan import Plan
 from devnix.render import Layout, context
 
@@ -311,6 +312,13 @@ def _merge_compose(
                 "that variant under the image's tag, which compose would run; `docker compose pull` "
                 "fetches the native one"
             )
+    if plan.fhs_loader and not service.build:
+        what = "is store-only:" if plan.filesystem is Filesystem.STORE_ONLY else "may be store-only; if so,"
+        notes.append(
+            f"{plan.image.familiar} {what} VS Code's server cannot start in {service.service!r}; build the "
+            "service from a Dockerfile that runs devnix's fhs-loader.sh (`devnix init --dry-run --template "
+            "nix` shows both)"
+        )
     text = _extensions_and_post_create(text, config, values, notes)
     others = {service.path: (service.text, new_compose)} if new_compose != service.text else {}
     return text, notes, others

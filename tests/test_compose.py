@@ -15,7 +15,7 @@ from devnix import jsonc
 from devnix.cli import app
 from devnix.compose import ComposeRefused, edit_service
 from devnix.errors import UsageError
-from devnix.images import parse_ref
+from devnix.images import Filesystem, parse_ref
 from devnix.merge import MergeRefused, find_config, merge_all
 from devnix.plan import Facts, Known, Plan, Source, decide
 from devnix.platforms import Platform
@@ -35,7 +35,7 @@ CONF = "/workspace/.devcontainer/nix.conf"
 ENV = {"NIX_PATH": NIX_PATH, "NIX_USER_CONF_FILES": CONF}
 
 
-def plan(emulated: bool = False, store: bool = False) -> Plan:
+def plan(emulated: bool = False, store: bool = False, filesystem: Filesystem = Filesystem.FHS) -> Plan:
     return decide(
         Facts(
             image=parse_ref(IMAGE),
@@ -45,6 +45,8 @@ def plan(emulated: bool = False, store: bool = False) -> Plan:
             requested_platform=ARM64 if emulated else None,
             nix_path=NIX_PATH,
             store_volume=store,
+            filesystem=filesystem,
+            filesystem_source=Source.REGISTRY,
         )
     )
 
@@ -406,3 +408,10 @@ def test_init_merge_refusal_is_one_line_and_touches_nothing(tmp_path: Path) -> N
     assert "Traceback" not in result.output
     assert sorted(p.name for p in (root / ".devcontainer").iterdir()) == ["devcontainer.json"]
     assert (root / ".devcontainer" / "devcontainer.json").read_text() == before
+
+
+def test_a_store_only_image_in_a_compose_service_is_named_with_what_to_do(tmp_path: Path) -> None:
+    root = project(tmp_path, COMPOSE_CONFIG, {"docker-compose.yml": MAPPING})
+    config = find_config(root)
+    _text, notes, _others = merge_all(config, plan(filesystem=Filesystem.STORE_ONLY), Layout(name="x"))
+    assert any("VS Code's server cannot start in 'app'" in note for note in notes)

@@ -193,8 +193,11 @@ def _merge(
     for path, text in rendered.items():
         if path == ".devcontainer/devcontainer.json":
             continue
-        if existing.is_build and path in (".devcontainer/Dockerfile", f".devcontainer/{SCRIPT_NAME}"):
-            continue  # a Dockerfile config keeps its own Dockerfile (merge says how to add the step)
+        if (existing.is_build or existing.compose is not None) and path in (
+            ".devcontainer/Dockerfile",
+            f".devcontainer/{SCRIPT_NAME}",
+        ):
+            continue  # their own Dockerfile or compose file runs the image (merge says how to add the step)
         if path.startswith(".devcontainer/"):
             path = f"{companion_dir}/{path.removeprefix('.devcontainer/')}"
         wanted[path] = text
