@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from devnix import images, platforms
+from devnix import fhsloader, images, platforms
 from devnix.errors import DevnixError
 from devnix.jsonc import JsonPath
 from devnix.platforms import Platform
@@ -47,6 +47,12 @@ class LintContext:
     engine_platform: Platform | None = None
     image_platforms: tuple[Platform, ...] | None = None  # None: not known
     image_digest: str | None = None  # sha256:… of the image, when known
+    dockerfile: str | None = None  # the text of the config's build.dockerfile
+    # The layout of the image the container starts from (``image``, or the Dockerfile's FROM) as the
+    # engine's local copy or the registry told it; None: only devnix's catalog is known.
+    image_filesystem: images.Filesystem | None = None
+    # Local Features (ids as written, ``./nix``) whose folder holds devnix's fhs-loader.sh.
+    loader_features: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,70 @@ def gather(config: Any, context: LintContext) -> Facts:
         except DevnixError:
             facts.image = None  # ${localEnv:…} placeholders and the like: nothing to say
     return facts
+
+
+def dockerfile_path(config: Any) -> tuple[JsonPath, str] | None:
+    """Where a config names its Dockerfile (``build.dockerfile``, or the legacy ``dockerFile``)."""
+    if not isinstance(config, dict) or "dockerComposeFile" in config:
+        return None
+    build = config.get("build")
+    if isinstance(build, dict) and isinstance(build.get("dockerfile"), str):
+        return ("build", "dockerfile"), build["dockerfile"]
+    if isinstance(config.get("dockerFile"), str):
+        return ("dockerFile",), config["dockerFile"]
+    return None
+
+
+_FROM = re.compile(r"^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
+_ARG = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$", re.IGNORECASE)
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def dockerfile_base(dockerfile: str, build_args: Any = None) -> str | None:
+    """The image the final stage starts from, through earlier stages' names, with the ARGs declared
+    before the first FROM (and ``build.args``) substituted. None when it cannot be told offline
+    (an unset variable, ``scratch``)."""
+    args: dict[str, str] = {}
+    stages: dict[str, str] = {}
+    base: str | None = None
+    for raw in dockerfile.splitlines():
+        line = raw.strip()
+        if base is None and (arg := _ARG.match(line)):
+            args[arg.group(1)] = (arg.group(2) or "").strip().strip("\"'")
+            continue
+        found = _FROM.match(line)
+        if found is None:
+            continue
+        if isinstance(build_args, dict):  # build.args win over the Dockerfile's defaults
+            args.update({str(k): str(v) for k, v in build_args.items()})
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1) or match.group(3)
+            value = args.get(name) or match.group(2) or ""
+            return value if value else "$"  # an unset variable leaves a mark: nothing to say
+
+        image = _VARIABLE.sub(substitute, found.group(1))
+        base = stages.get(image.lower(), image)
+        if found.group(2):
+            stages[found.group(2).lower()] = base
+    if base is None or "$" in base or base.lower() == "scratch":
+        return None
+    return base
+
+
+def loader_feature(config: Any, local_with_loader: frozenset[str] = frozenset()) -> str | None:
+    """The Feature that runs devnix's FHS loader step at build time, if the config has one: devnix's
+    published ``nix`` Feature (``…devnix…/nix`` at any tag) or a local one holding fhs-loader.sh."""
+    features = config.get("features") if isinstance(config, dict) else None
+    for feature_id in features if isinstance(features, dict) else {}:
+        if feature_id in local_with_loader:
+            return str(feature_id)
+        name = str(feature_id).split("@", 1)[0]
+        if name.rfind(":") > name.rfind("/"):
+            name = name[: name.rfind(":")]
+        if "devnix" in name.lower() and name.lower().endswith("/nix"):
+            return str(feature_id)
+    return None
 
 
 def _command_texts(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
@@ -296,6 +366,49 @@ def _flakes_not_enabled(facts: Facts) -> list[Hit]:
     return []
 
 
+def _store_only_image(facts: Facts) -> list[Hit]:
+    where = dockerfile_path(facts.config)
+    path: JsonPath
+    if facts.image is not None:
+        name, path, subject = facts.config["image"], ("image",), f"{facts.config['image']} is"
+    elif where is not None and facts.context.dockerfile is not None:
+        build = facts.config.get("build")
+        base = dockerfile_base(
+            facts.context.dockerfile, build.get("args") if isinstance(build, dict) else None
+        )
+        # A Dockerfile that runs the step fixes whatever its FROM is (the step is a no-op on FHS images).
+        if base is None or fhsloader.dockerfile_adds_loader(facts.context.dockerfile):
+            return []
+        name, path, subject = base, where[0], f"{where[1]} builds FROM {base},"
+    else:
+        return []  # compose configs and unreadable Dockerfiles: nothing known
+    if loader_feature(facts.config, facts.context.loader_features) is not None:
+        return []
+    if image_layout(name, facts.context.image_filesystem) is not images.Filesystem.STORE_ONLY:
+        return []
+    target = facts.platform or facts.context.engine_platform
+    loader = fhsloader.FHS_LOADERS["arm64" if target and target.architecture == "arm64" else "amd64"]
+    return [
+        (
+            path,
+            f"{subject} a store-only Nix image (no {loader}): VS Code's server cannot start in it, "
+            "so VS Code and Codespaces cannot attach",
+            None,
+        )
+    ]
+
+
+def image_layout(image: str, learned: images.Filesystem | None = None) -> images.Filesystem:
+    """An image's layout: what the caller learned from the image itself, else devnix's catalog."""
+    if learned is not None and learned is not images.Filesystem.UNKNOWN:
+        return learned
+    try:
+        known = images.lookup(images.parse_ref(image))
+    except DevnixError:
+        return images.Filesystem.UNKNOWN
+    return known.filesystem if known is not None else images.Filesystem.UNKNOWN
+
+
 @dataclass(frozen=True)
 class Rule:
     id: str
@@ -334,6 +447,14 @@ RULES: tuple[Rule, ...] = (
         "warning",
         'add "experimental-features = nix-command flakes" to nix.conf or NIX_CONFIG',
         _flakes_not_enabled,
+    ),
+    Rule(
+        "store-only-image",
+        "warning",
+        "`devnix init --merge` (it builds the image through a Dockerfile with devnix's FHS loader step); "
+        f"or, after your Dockerfile's FROM: `COPY {fhsloader.SCRIPT_NAME} /tmp/devnix-fhs-loader.sh` and "
+        "`RUN sh /tmp/devnix-fhs-loader.sh` (`devnix init --dry-run --template nix-dockerfile` shows it)",
+        _store_only_image,
     ),
 )
 

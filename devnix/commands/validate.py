@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from devnix import jsonc, lint, platforms
+from devnix import images, jsonc, lint, platforms
 from devnix.errors import DevnixError, FileSystemError
 from devnix.jsonc import JsonPath
 
@@ -107,9 +107,7 @@ def _read_optional(path: Path) -> str | None:
         return None
 
 
-def _context(config_path: Path, value: Any, engine: str | None) -> lint.LintContext:
-    from devnix import images
-
+def _context(config_path: Path, value: Any, engine: str | None, ask_engine: bool = False) -> lint.LintContext:
     root = _project_root(config_path)
     image_platforms = None
     image = value.get("image") if isinstance(value, dict) else None
@@ -120,13 +118,68 @@ def _context(config_path: Path, value: Any, engine: str | None) -> lint.LintCont
             known = None
         if known is not None:
             image_platforms = known.platforms
+    dockerfile, loader_features = loader_files(config_path.parent, value)
+    base = image if isinstance(image, str) else None
+    if base is None and dockerfile is not None:
+        build = value.get("build")
+        base = lint.dockerfile_base(dockerfile, build.get("args") if isinstance(build, dict) else None)
+    # The engine's local copy tells a store-only image the catalog does not know, at the price of one
+    # quick socket question, asked only when the engine answered already (never the registry: slow).
+    filesystem = None
+    if (
+        base is not None
+        and ask_engine
+        and engine is not None
+        and lint.image_layout(base) is images.Filesystem.UNKNOWN
+    ):
+        filesystem = _local_layout(base)
     return lint.LintContext(
         nix_conf=_read_optional(config_path.parent / "nix.conf"),
         flake_nix=(root / "flake.nix").is_file(),
         envrc=_read_optional(root / ".envrc"),
         engine_platform=platforms.parse(engine) if engine else None,
         image_platforms=image_platforms,
+        dockerfile=dockerfile,
+        image_filesystem=filesystem,
+        loader_features=loader_features,
     )
+
+
+def loader_files(folder: Path, value: Any) -> tuple[str | None, frozenset[str]]:
+    """What the files beside a devcontainer.json (in ``folder``) say about devnix's FHS loader step:
+    the config's Dockerfile text, and its local Features (``./nix``…) whose folder has the script."""
+    from devnix.fhsloader import SCRIPT_NAME
+
+    where = lint.dockerfile_path(value)
+    dockerfile = None
+    if where is not None:
+        try:
+            dockerfile = (folder / where[1]).read_text("utf-8", errors="replace")
+        except OSError:  # a missing Dockerfile is the build's problem to report, not ours
+            dockerfile = None
+    features = value.get("features") if isinstance(value, dict) else None
+    local = frozenset(
+        str(feature_id)
+        for feature_id in (features if isinstance(features, dict) else {})
+        if str(feature_id).startswith(("./", "../"))
+        and "nix" in str(feature_id).lower()
+        and (folder / str(feature_id) / SCRIPT_NAME).is_file()
+    )
+    return dockerfile, local
+
+
+@cache  # one question per image per process, however many files name it
+def _local_layout(image: str) -> images.Filesystem | None:
+    """The layout of the engine's local copy of ``image`` (its config's PATH), or None."""
+    from devnix import engine
+    from devnix.errors import EngineError
+
+    try:
+        ref = images.parse_ref(image)
+        local = engine.local_image(ref.familiar, timeout=1.0) or engine.local_image(str(ref), timeout=1.0)
+    except (EngineError, DevnixError):
+        return None
+    return images.filesystem_from_env(local.env) if local is not None else None
 
 
 @cache  # one question per process, however many files are checked
@@ -160,7 +213,7 @@ def run(options: ValidateOptions) -> ValidateResult:
     engine_platform = options.engine_platform
     if engine_platform is None and options.ask_engine:
         engine_platform = _engine_platform()
-    context = _context(config_path, document.value, engine_platform)
+    context = _context(config_path, document.value, engine_platform, options.ask_engine)
     for hit in lint.lint(document.value, context):
         if hit.nix_conf_line is not None:
             where, (line, column) = str(config_path.parent / "nix.conf"), (hit.nix_conf_line, 1)
