@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -450,3 +451,245 @@ def test_scenario_images_are_local(name: str) -> None:
         assert froms and all(f.startswith(LOCAL_IMAGE_PREFIX) for f in froms), froms
     for other in scenarios():
         assert other == name or name not in other, "--filter matches names by substring"
+
+
+# ------------------------------------------------------------------------------------------------
+# lib.sh without sed, awk or getent (store-only images such as nixos/nix have none of them)
+
+# What a store-only Nix image (NixOS/nix docker.nix) has of the tools lib.sh may call: coreutils,
+# grep and findutils. No sed, awk, getent, su, useradd.
+STORE_ONLY_TOOLS = (
+    *("basename", "cat", "chmod", "chown", "chroot", "cp", "cut", "date", "dd", "dirname", "env"),
+    *("head", "id", "ln", "ls", "mkdir", "mktemp", "mv", "od", "printf", "readlink", "rm", "sleep"),
+    *("sort", "stat", "tail", "tee", "touch", "tr", "uname", "wc"),
+    *("grep", "find", "xargs"),
+)
+MISSING_IN_STORE_ONLY = ("sed", "awk", "gawk", "mawk", "getent", "su", "useradd", "groupadd")
+
+
+def make_store_only_bin(bin_dir: Path) -> str:
+    """BIN_DIR with symlinks to the store-only image's tools only (those this machine has)."""
+    bin_dir.mkdir(exist_ok=True)
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+    for tool in STORE_ONLY_TOOLS:
+        found = shutil.which(tool, path=search)
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    for tool in ("cat", "cut", "tr", "grep", "mkdir", "mv", "chmod", "tail", "id"):
+        assert (bin_dir / tool).exists(), f"{tool} is missing on this machine"
+    for tool in MISSING_IN_STORE_ONLY:
+        assert shutil.which(tool, path=str(bin_dir)) is None, tool
+    return str(bin_dir)
+
+
+@pytest.fixture
+def store_only_path(tmp_path: Path) -> str:
+    """A PATH that holds what a store-only image has of the tools lib.sh may call, and no more."""
+    return make_store_only_bin(tmp_path / "store-only-bin")
+
+
+def run_lib_store_only(
+    shell: str, path: str, script: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    # The shell itself by its full path: PATH has no shell (a store-only image's is /bin/sh).
+    proc = run_lib(shutil.which(shell) or shell, script, {"PATH": path, **(env or {})})
+    # A missing tool shows as "sed: not found" (dash) or "sed: command not found" (bash).
+    assert "not found" not in proc.stderr, proc.stderr
+    return proc
+
+
+# The implementations lib.sh had before it dropped sed and awk: the new ones must agree with them.
+REFERENCE_SPLIT_NIX_CONFIG = r"""printf '%s\n' "$1" | awk '
+    {
+        n = split($0, parts, ",")
+        line = parts[1]
+        for (i = 2; i <= n; i++) {
+            if (parts[i] ~ /^[ \t]*[A-Za-z0-9_.-]+[ \t]*=/) {
+                print line
+                line = parts[i]
+            } else {
+                line = line "," parts[i]
+            }
+        }
+        print line
+    }' | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e '/^$/d'"""
+REFERENCE_SPLIT_LIST = r"""printf '%s\n' "$1" | tr ',\t' '  ' | tr -s ' ' '\n' | sed '/^$/d'"""
+
+SPLIT_INPUTS = [
+    "",
+    "a = 1\n  b = 2, c = 3\n\nd = /x,/y\n",
+    "max-jobs = 3\nkeep-outputs = true, connect-timeout = 7\nextra-sandbox-paths = /a=/b,/c",
+    "substituters = https://a https://b,trusted-public-keys = k1 k2",
+    "a = 1,",
+    ",a = 1",
+    "a = x, y=z",
+    "a = x,, b = 2",
+    "  spaced.key_1-x   =   v ,\tnext = w\t",
+    "a = 1\r\nb = 2\r\n",
+    "not a setting, still = value",
+    'a = it\'s, "quoted", b = $HOME \\n',
+    "hello,ripgrep  nixpkgs.jq ,",
+    " , ,\t,",
+]
+
+
+def reference_output(script: str, value: str) -> str:
+    if not (shutil.which("awk") and shutil.which("sed")):
+        pytest.skip("the reference implementation needs awk and sed")
+    proc = subprocess.run(["sh", "-c", script, "sh", value], capture_output=True, text=True, check=True)
+    return proc.stdout
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("value", SPLIT_INPUTS, ids=range(len(SPLIT_INPUTS)))
+def test_split_helpers_agree_with_the_awk_and_sed_versions(
+    shell: str, store_only_path: str, value: str
+) -> None:
+    for function, reference in (
+        ("split_nix_config", REFERENCE_SPLIT_NIX_CONFIG),
+        ("split_list", REFERENCE_SPLIT_LIST),
+    ):
+        proc = run_lib_store_only(shell, store_only_path, f'{function} "$VALUE"', {"VALUE": value})
+        assert proc.returncode == 0, proc.stderr
+        expected = reference_output(reference, value)
+        if function == "split_list":
+            expected = expected.replace("\r", "")  # the new one also splits on CR
+        assert proc.stdout == expected, (function, value)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("word", ["", "plain", "it's", "''", "a'b'c'", '$HOME `x` \\ "q"', " lead trail "])
+def test_shell_quote_round_trips(shell: str, store_only_path: str, word: str) -> None:
+    proc = run_lib_store_only(
+        shell, store_only_path, 'eval "printf %s $(shell_quote "$WORD")"', {"WORD": word}
+    )
+    assert (proc.returncode, proc.stdout) == (0, word), proc.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_passwd_field_reads_etc_passwd_without_getent(shell: str, store_only_path: str) -> None:
+    import pwd
+
+    entry = pwd.getpwuid(0)
+    proc = run_lib_store_only(
+        shell,
+        store_only_path,
+        f"passwd_field {entry.pw_name} 6; passwd_field {entry.pw_name} 7; passwd_field no-such-user 6",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [entry.pw_dir, entry.pw_shell]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize(("standin", "filter_off"), [("seccomp", True), ("loads", False), ("other", False)])
+def test_probe_and_nix_conf_without_sed_or_awk(
+    shell: str,
+    tmp_path: Path,
+    standins: dict[str, Path],
+    store_only_path: str,
+    standin: str,
+    filter_off: bool,
+) -> None:
+    """The whole configure path of a store-only image: the probe's verdict and its message, and a
+    rewrite of the image's nix.conf (docker.nix's, whose last line has no newline here)."""
+    conf = tmp_path / "nix.conf"
+    conf.write_text("build-users-group = nixbld\nsandbox = false")
+    extra = "max-jobs = 3\nkeep-outputs = true, connect-timeout = 7\nextra-sandbox-paths = /a=/b,/c"
+    env = {
+        "DEVNIX_PROBE_NIX_BUILD": str(standins[standin]),
+        "OPT_TRUSTEDUSERS": "vscode, alice",
+        "OPT_EXTRANIXCONFIG": extra,
+    }
+    for _ in range(2):  # the second run replaces the block
+        proc = run_lib_store_only(
+            shell, store_only_path, f'decide_filter_syscalls; write_nix_conf "{conf}"', env
+        )
+        assert proc.returncode == 0, proc.stderr
+    if standin == "other":
+        assert "[nix feature]   probe: error: the group 'nixbld'" in proc.stderr
+    text = conf.read_text()
+    assert text.startswith("build-users-group = nixbld\nsandbox = false\n# >>> devnix nix Feature >>>\n")
+    assert text.count("# >>> devnix nix Feature >>>") == 1 and text.endswith("# <<< devnix nix Feature <<<\n")
+    values = nixconf.parse(text)
+    assert nixconf.filter_syscalls_off(values) is filter_off
+    assert values["build-users-group"] == ""  # the block comes last, so it wins
+    assert values["trusted-users"] == "root vscode alice"
+    assert (values["max-jobs"], values["connect-timeout"], values["extra-sandbox-paths"]) == (
+        "3",
+        "7",
+        "/a=/b,/c",
+    )
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_profile_script_without_sed_or_awk(shell: str, tmp_path: Path, store_only_path: str) -> None:
+    profile = tmp_path / "devnix-nix.sh"
+    env = {"DEVNIX_PROFILE_SCRIPT": str(profile), "OPT_NIXPATH": "nixpkgs=/it's/here", "MODE": "daemon"}
+    proc = run_lib_store_only(shell, store_only_path, "write_profile_script", env)
+    assert proc.returncode == 0, proc.stderr
+    shown = subprocess.run(
+        [shutil.which(shell) or shell, "-c", '. "$P"; printf "%s" "$NIX_PATH"'],
+        env={"P": str(profile), "PATH": store_only_path},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.stdout == "nixpkgs=/it's/here", shown.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing user needs root")
+@pytest.mark.parametrize("shell", SHELLS)
+def test_run_as_changes_user_without_su(shell: str) -> None:
+    """No su in a store-only image: coreutils' chroot --userspec into / does it."""
+    # Outside pytest's root-only tmp folder: nobody must reach the tools.
+    with tempfile.TemporaryDirectory(prefix="devnix-store-only-") as folder:
+        Path(folder).chmod(0o755)
+        path = make_store_only_bin(Path(folder) / "bin")
+        script = """run_as nobody id -un; run_as nobody /bin/sh -c 'printf "%s\\n" "$0"' "a b'c\""""
+        proc = run_lib_store_only(shell, path, script)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["nobody", "a b'c"]
+
+
+COMMAND_WORD = re.compile(r"(?:^|[|;&(`]|\$\(|\bthen|\bdo|\belse)\s*(sed|awk|getent|useradd|groupadd|su)\b")
+
+
+@pytest.mark.parametrize("script", [INSTALL, LIB, ENTRYPOINT], ids=lambda p: p.name)
+def test_scripts_call_sed_awk_getent_or_user_tools_only_where_they_exist(script: Path) -> None:
+    """sed and awk are not called at all; getent, su, useradd and groupadd only on a line after a
+    `command -v` check for them (store-only images lack them all)."""
+    lines = script.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
+        code = line.split("#", 1)[0] if line.lstrip().startswith("#") else line
+        for match in COMMAND_WORD.finditer(code):
+            tool = match.group(1)
+            assert tool not in ("sed", "awk"), f"{script.name}:{number}: {line.strip()}"
+            guarded = any(f"command -v {tool}" in earlier for earlier in lines[max(0, number - 12) : number])
+            assert guarded, f"{script.name}:{number}: {tool} without a `command -v {tool}` check"
+
+
+# ------------------------------------------------------------------------------------------------
+# The FHS loader script the Feature ships
+
+FEATURE_FHS_LOADER = FEATURE_DIR / "fhs-loader.sh"
+SCAFFOLD_FHS_LOADER = REPO_ROOT / "devnix" / "scaffolds" / "fhs-loader.sh"
+
+
+def test_the_shipped_fhs_loader_is_devnix_scaffold() -> None:
+    assert FEATURE_FHS_LOADER.read_bytes() == SCAFFOLD_FHS_LOADER.read_bytes(), (
+        "features/src/nix/fhs-loader.sh differs from devnix/scaffolds/fhs-loader.sh; fix with:\n"
+        "    cp devnix/scaffolds/fhs-loader.sh features/src/nix/fhs-loader.sh"
+    )
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_fhs_loader_parses_as_posix_sh(shell: str) -> None:
+    proc = subprocess.run([shell, "-n", str(FEATURE_FHS_LOADER)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_install_sh_runs_the_fhs_loader_and_fails_with_it() -> None:
+    text = INSTALL.read_text()
+    assert 'sh "$FEATURE_DIR/fhs-loader.sh"' in text
+    assert re.search(r"^ensure_fhs_loader$", text, flags=re.M), "install.sh never calls ensure_fhs_loader"
+    assert 'die "fhs-loader.sh failed' in text

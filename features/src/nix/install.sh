@@ -153,19 +153,25 @@ build-users-group =" sh "$_installer" --no-daemon --no-channel-add --no-modify-p
     rm -f "$_installer"
 }
 
-# The nixbld group and users that nix-daemon builds as.
+# The nixbld group and users that nix-daemon builds as. Images that ship them (nixos/nix has
+# nixbld1..32) need no user tools; any other needs groupadd/useradd or BusyBox's addgroup/adduser.
 ensure_build_users() {
     if ! grep -q '^nixbld:' /etc/group; then
         log "creating the nixbld group and $BUILD_USER_COUNT build users"
         if command -v groupadd >/dev/null 2>&1; then
             groupadd --system nixbld
-        else
+        elif command -v addgroup >/dev/null 2>&1; then
             addgroup -S nixbld
+        else
+            die "multiUser=true needs the nixbld group, and this image has no groupadd or addgroup to create it"
         fi
     fi
     _i=1
     while [ "$_i" -le "$BUILD_USER_COUNT" ]; do
         if ! id "nixbld$_i" >/dev/null 2>&1; then
+            if ! command -v useradd >/dev/null 2>&1 && ! command -v adduser >/dev/null 2>&1; then
+                die "multiUser=true needs the build user nixbld$_i, and this image has no useradd or adduser to create it"
+            fi
             if command -v useradd >/dev/null 2>&1; then
                 useradd --system --no-create-home --home-dir /var/empty --shell /usr/sbin/nologin \
                     --gid nixbld --groups nixbld --comment "Nix build user $_i" "nixbld$_i"
@@ -234,7 +240,11 @@ nix_as_user() {
 }
 
 install_user_packages() {
-    _attrs=$(split_list "$OPT_PACKAGES" | sed 's/^nixpkgs\.//' | tr '\n' ' ')
+    # "nixpkgs.hello" and "hello" name the same attribute of <nixpkgs>.
+    _attrs=""
+    for _attr in $(split_list "$OPT_PACKAGES"); do
+        _attrs="$_attrs${_attrs:+ }${_attr#nixpkgs.}"
+    done
     if [ -z "$_attrs" ] && [ -z "$OPT_FLAKEURI" ]; then
         return 0
     fi
@@ -258,6 +268,25 @@ install_user_packages() {
     stop_install_daemon
 }
 
+# VS Code's server and other glibc programs built outside Nix need an FHS loader
+# (/lib64/ld-linux-x86-64.so.2, /lib/ld-linux-aarch64.so.1), which store-only images such as
+# nixos/nix lack: fhs-loader.sh (devnix's scaffold, shipped here byte for byte) installs a copy of
+# Nix's own loader there. It is a no-op where the image has a loader (Debian, a second run). Its
+# messages are logged; its failure fails the install with them.
+FHS_LOADER_MARKER=/usr/lib/devnix-fhs/.devnix-fhs-loader
+ensure_fhs_loader() {
+    log "FHS loader for glibc programs from outside Nix (VS Code's server): fhs-loader.sh"
+    _fhs_rc=0
+    _fhs_out=$(sh "$FEATURE_DIR/fhs-loader.sh" 2>&1) || _fhs_rc=$?
+    printf '%s\n' "$_fhs_out" | while IFS= read -r _l; do
+        if [ -n "$_l" ]; then log "  $_l"; fi
+    done
+    if [ "$_fhs_rc" != 0 ]; then
+        die "fhs-loader.sh failed (exit $_fhs_rc): ${_fhs_out##*devnix fhs-loader: }"
+    fi
+    if [ -e "$FHS_LOADER_MARKER" ]; then FHS_LOADER=devnix; else FHS_LOADER=image; fi
+}
+
 write_state() {
     mkdir -p "$DEVNIX_NIX_SHARE"
     cat >"$DEVNIX_NIX_SHARE/feature.env" <<EOF
@@ -268,6 +297,7 @@ DEVNIX_NIX_INSTALLED_BY=$INSTALLED_BY
 DEVNIX_NIX_BIN_DIR=$NIX_BIN_DIR
 DEVNIX_NIX_DAEMON=$NIX_DAEMON
 DEVNIX_NIX_SECCOMP_PROBE=$PROBE_RESULT
+DEVNIX_NIX_FHS_LOADER=$FHS_LOADER
 EOF
     cp "$FEATURE_DIR/entrypoint.sh" "$DEVNIX_NIX_SHARE/entrypoint.sh"
     chmod 0755 "$DEVNIX_NIX_SHARE/entrypoint.sh"
@@ -320,6 +350,7 @@ if [ "$MODE" = daemon ]; then
     ensure_build_users
 fi
 ensure_nix_dirs
+ensure_fhs_loader
 
 # ----------------------------------------------------------------------------------------------
 # Can Nix load its syscall filter here? (Only emulation makes it fail; decide by trying.)

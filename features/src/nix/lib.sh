@@ -2,6 +2,11 @@
 # Functions of the devnix `nix` Feature. Sourced by install.sh, and by the tests (which call
 # probe_syscall_filter and write_nix_conf with a stand-in Nix). POSIX sh: no bashisms.
 #
+# Only POSIX sh builtins and the tools every Nix image has (coreutils, grep): store-only images
+# such as nixos/nix have no sed, awk, getent or useradd, and the Feature must configure the Nix they
+# already hold. Text is handled with `case`, parameter expansion, `while IFS= read` loops, tr and
+# cut.
+#
 # Nothing in here runs on being sourced, apart from setting the defaults below.
 
 DEVNIX_NIX_SHARE=${DEVNIX_NIX_SHARE:-/usr/local/share/devnix/nix}
@@ -34,32 +39,91 @@ is_true() {
 
 # Quote one word for sh: 'it'\''s' style.
 shell_quote() {
-    printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+    _q="'"
+    _rest=$1
+    _quoted=""
+    while :; do
+        case "$_rest" in
+            *"$_q"*)
+                _quoted="$_quoted${_rest%%"$_q"*}$_q\\$_q$_q"
+                _rest=${_rest#*"$_q"}
+                ;;
+            *) break ;;
+        esac
+    done
+    printf "'%s'" "$_quoted$_rest"
+}
+
+# Strip leading and trailing white space (blanks, tabs, CR) from $1.
+trim() {
+    _t=${1#"${1%%[![:space:]]*}"}
+    printf '%s' "${_t%"${_t##*[![:space:]]}"}"
 }
 
 # Split a list given as "a, b c" (commas and/or blanks) into one word per line.
 split_list() {
-    printf '%s\n' "$1" | tr ',\t' '  ' | tr -s ' ' '\n' | sed '/^$/d'
+    printf '%s\n' "$1" | tr ',\t\r' '   ' | tr -s ' ' '\n' | while IFS= read -r _word; do
+        if [ -n "$_word" ]; then printf '%s\n' "$_word"; fi
+    done
+}
+
+# Does $1 start like a nix.conf setting, "key =" (key: letters, digits, _ . -)?
+starts_like_setting() {
+    case "$1" in
+        *=*) ;;
+        *) return 1 ;;
+    esac
+    _key=$(trim "${1%%=*}")
+    case "$_key" in
+        "" | *[!A-Za-z0-9_.-]*) return 1 ;;
+        *) return 0 ;;
+    esac
 }
 
 # extraNixConfig: one setting per line. A comma also separates settings when what follows it
 # starts like a new "key =" (so values that contain commas survive), which keeps the
 # comma-separated form of devcontainers/features' nix Feature working.
+# Each setting is printed trimmed; empty ones are dropped.
 split_nix_config() {
-    printf '%s\n' "$1" | awk '
-        {
-            n = split($0, parts, ",")
-            line = parts[1]
-            for (i = 2; i <= n; i++) {
-                if (parts[i] ~ /^[ \t]*[A-Za-z0-9_.-]+[ \t]*=/) {
-                    print line
-                    line = parts[i]
-                } else {
-                    line = line "," parts[i]
-                }
-            }
-            print line
-        }' | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e '/^$/d'
+    printf '%s\n' "$1" | while IFS= read -r _line; do
+        case "$_line" in
+            *,*)
+                _setting=${_line%%,*}
+                _rest=${_line#*,}
+                _more=yes
+                ;;
+            *)
+                _setting=$_line
+                _more=no
+                ;;
+        esac
+        # Walk the comma-separated parts after the first: each starts a new setting, or goes on
+        # with this one's value.
+        while [ "$_more" = yes ]; do
+            case "$_rest" in
+                *,*)
+                    _part=${_rest%%,*}
+                    _rest=${_rest#*,}
+                    ;;
+                *)
+                    _part=$_rest
+                    _more=no
+                    ;;
+            esac
+            if starts_like_setting "$_part"; then
+                emit_setting "$_setting"
+                _setting=$_part
+            else
+                _setting="$_setting,$_part"
+            fi
+        done
+        emit_setting "$_setting"
+    done
+}
+
+emit_setting() {
+    _trimmed=$(trim "$1")
+    if [ -n "$_trimmed" ]; then printf '%s\n' "$_trimmed"; fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -89,7 +153,9 @@ probe_syscall_filter() {
     elif printf '%s\n' "$_out" | grep -q "$SECCOMP_ERROR"; then
         echo unsupported
     else
-        printf '%s\n' "$_out" | tail -n 5 | sed 's/^/[nix feature]   probe: /' >&2
+        printf '%s\n' "$_out" | tail -n 5 | while IFS= read -r _l; do
+            printf '[nix feature]   probe: %s\n' "$_l"
+        done >&2
         echo unknown
     fi
     return 0
@@ -144,7 +210,8 @@ render_nix_conf_block() {
         echo "# single-user Nix builds as the container user"
         echo "build-users-group ="
     fi
-    _trusted=$(split_list "${OPT_TRUSTEDUSERS:-}" | tr '\n' ' ' | sed 's/ $//')
+    _trusted=$(split_list "${OPT_TRUSTEDUSERS:-}" | tr '\n' ' ')
+    _trusted=${_trusted% }
     if [ -n "$_trusted" ]; then
         case " $_trusted " in
             *" root "*) ;;
@@ -167,10 +234,17 @@ write_nix_conf() {
     mkdir -p "$(dirname "$_conf")"
     _tmp="$_conf.devnix-tmp.$$"
     if [ -f "$_conf" ]; then
-        awk -v b="$BLOCK_BEGIN" -v e="$BLOCK_END" '
-            $0 == b { skip = 1; next }
-            $0 == e { skip = 0; next }
-            !skip { print }' "$_conf" >"$_tmp"
+        # Every line outside the markers, as is (a last line without a newline gets one).
+        _skip=no
+        while IFS= read -r _l || [ -n "$_l" ]; do
+            if [ "$_l" = "$BLOCK_BEGIN" ]; then
+                _skip=yes
+            elif [ "$_l" = "$BLOCK_END" ]; then
+                _skip=no
+            elif [ "$_skip" = no ]; then
+                printf '%s\n' "$_l"
+            fi
+        done <"$_conf" >"$_tmp"
     else
         : >"$_tmp"
     fi
@@ -182,21 +256,36 @@ write_nix_conf() {
 # ---------------------------------------------------------------------------------------------
 # Users
 
-# passwd_field USER N: field N of USER's passwd entry (getent where there is one).
+# passwd_field USER N: field N of USER's passwd entry (getent where there is one, which also
+# knows users from other NSS sources; else /etc/passwd, read line by line).
 passwd_field() {
     if command -v getent >/dev/null 2>&1; then
         getent passwd "$1" | cut -d: -f"$2"
-    else
-        awk -F: -v u="$1" -v n="$2" '$1 == u { print $n; exit }' /etc/passwd
+        return 0
     fi
+    while IFS= read -r _entry || [ -n "$_entry" ]; do
+        case "$_entry" in
+            "$1":*)
+                printf '%s\n' "$_entry" | cut -d: -f"$2"
+                return 0
+                ;;
+        esac
+    done </etc/passwd
 }
 
-# run_as USER CMD...: run a command as USER (directly when that is who we are).
+# run_as USER CMD...: run a command as USER (directly when that is who we are). Through su where
+# there is one; store-only images (nixos/nix) have no su, but coreutils' chroot into / with
+# --userspec changes user the same way (no login shell, no PAM: the callers set HOME and USER).
 run_as() {
     _user=$1
     shift
     if [ "$(id -u)" = "$(id -u "$_user")" ]; then
         "$@"
+        return
+    fi
+    if ! command -v su >/dev/null 2>&1 && command -v chroot >/dev/null 2>&1; then
+        chroot --userspec="$(id -u "$_user"):$(id -g "$_user")" \
+            --groups="$(id -G "$_user" | tr ' ' ',')" / "$@"
         return
     fi
     _cmd=""

@@ -1,22 +1,34 @@
 #!/bin/bash
 # Shared checks for the nix Feature's tests, sourced after dev-container-features-test-lib.
 # Everything runs offline: no substituters, trivial derivations built with /bin/sh only.
+# Bash builtins, coreutils and grep only: store-only images (nixos/nix) have no sed, awk or getent.
 
 NIX_FEATURE_STATE=/usr/local/share/devnix/nix/feature.env
 
 # The effective value of a Nix setting (works with nix-command off, too).
 nix_setting() {
-    nix --extra-experimental-features nix-command show-config 2>/dev/null | sed -n "s/^$1 = //p"
+    local line
+    nix --extra-experimental-features nix-command show-config 2>/dev/null | while IFS= read -r line; do
+        if [[ $line == "$1 = "* ]]; then printf '%s\n' "${line#"$1 = "}"; fi
+    done
 }
 
-# The devnix block of nix.conf.
+# The devnix block of nix.conf, markers included (fails when there is none).
 nix_conf_block() {
-    sed -n '/^# >>> devnix nix Feature >>>$/,/^# <<< devnix nix Feature <<<$/p' /etc/nix/nix.conf | grep .
+    local line inside=no
+    while IFS= read -r line; do
+        [ "$line" = "# >>> devnix nix Feature >>>" ] && inside=yes
+        if [ "$inside" = yes ]; then printf '%s\n' "$line"; fi
+        if [ "$line" = "# <<< devnix nix Feature <<<" ]; then inside=no; fi
+    done </etc/nix/nix.conf | grep .
 }
 
 # A value install.sh recorded.
 feature_state() {
-    sed -n "s/^$1=//p" "$NIX_FEATURE_STATE"
+    local line
+    while IFS= read -r line; do
+        if [[ $line == "$1="* ]]; then printf '%s\n' "${line#"$1="}"; fi
+    done <"$NIX_FEATURE_STATE"
 }
 
 is_user() { [ "$(id -un)" = "$1" ]; }
@@ -40,9 +52,10 @@ builds_offline() {
 
 # The same with the nix command (needs nix-command). Nix 2.8 has no --print-out-paths.
 nix_build_offline() {
-    local out
-    out=$(nix build --no-link --json --option substituters '' --impure --expr "$(trivial_drv)" |
-        sed -n 's/.*"out":"\([^"]*\)".*/\1/p') || return 1
+    local json out
+    json=$(nix build --no-link --json --option substituters '' --impure --expr "$(trivial_drv)") || return 1
+    [[ $json =~ \"out\":\"([^\"]*)\" ]] || return 1
+    out=${BASH_REMATCH[1]}
     [ -n "$out" ] && [ "$(cat "$out")" = ok ]
 }
 
@@ -79,4 +92,4 @@ block_has_line() { nix_conf_block | grep -qxF "$1"; }
 # The last setting line of the devnix block (the line before its end marker).
 block_last_setting_is() { [ "$(nix_conf_block | tail -n 2 | head -n 1)" = "$1" ]; }
 profile_lists() { [ "$(nix-env -q | sort | xargs)" = "$*" ]; }
-has_build_users() { getent group nixbld | grep -q nixbld1; }
+has_build_users() { grep -q '^nixbld:.*nixbld1' /etc/group; }
