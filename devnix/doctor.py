@@ -20,6 +20,8 @@ from enum import Enum
 from typing import Any
 
 from devnix.errors import DevnixError
+from devnix.fhsloader import SCRIPT_NAME
+from devnix.images import Filesystem
 from devnix.platforms import SUPPORTED, Platform, normalize_arch
 from devnix.platforms import parse as parse_platform
 
@@ -113,6 +115,105 @@ class Disk:
     detail: str = ""  # why free space is unknown
 
 
+# What VS Code's server (a glibc `node`) needs besides the FHS loader, found through that loader.
+SERVER_LIBRARIES = ("libstdc++.so.6", "libgcc_s.so.1")
+
+# The probe the vscode-server check runs with `/bin/sh -c` in the dev container's image. POSIX sh and
+# only what a store-only Nix image has on its PATH (coreutils, grep; no /usr/bin): it prints facts, one
+# per line, and :func:`parse_server_probe` judges them. The loader's own `--help` (glibc >= 2.33) lists
+# the folders and the ld.so.cache it searches, in order; an older glibc gets the usual folders.
+SERVER_PROBE = r"""export LC_ALL=C
+m=$(uname -m)
+echo "machine $m"
+case $m in
+    x86_64 | amd64) l=/lib64/ld-linux-x86-64.so.2 ;;
+    aarch64 | arm64) l=/lib/ld-linux-aarch64.so.1 ;;
+    *) exit 0 ;;
+esac
+[ -d /nix/store ] && echo nix-store
+[ -e /usr/lib/devnix-fhs/.devnix-fhs-loader ] && echo devnix-loader
+echo "loader $l"
+[ -e "$l" ] || exit 0
+echo "resolved $(readlink -f "$l")"
+libs() {
+    for n in libstdc++.so.6 libgcc_s.so.1; do [ -e "$1/$n" ] && echo "lib $n $1/$n"; done
+}
+cached() {
+    echo "cache $1"
+    [ -f "$1" ] || return 0
+    for n in libstdc++.so.6 libgcc_s.so.1; do
+        p=$(grep -ao "/[-+._/[:alnum:]]*/$n" "$1" 2>/dev/null | head -n 1)
+        [ -n "$p" ] && [ -e "$p" ] && echo "lib $n $p"
+    done
+}
+"$l" --help 2>/dev/null | {
+    on=
+    while IFS= read -r line; do
+        case $line in "Shared library search path:"*) on=1; echo help; continue ;; esac
+        [ -n "$on" ] || continue
+        [ -n "$line" ] || break
+        line=${line#"${line%%[! ]*}"}
+        case $line in
+            "(libraries located via "*) c=${line#"(libraries located via "}; cached "${c%)}" ;;
+            /*) d=${line%% (*}; echo "search $d"; libs "$d" ;;
+        esac
+    done
+    if [ -z "$on" ]; then
+        cached /etc/ld.so.cache
+        for d in "/lib/$m-linux-gnu" "/usr/lib/$m-linux-gnu" /lib64 /usr/lib64 /lib /usr/lib; do
+            echo "search $d"; libs "$d"
+        done
+    fi
+}
+"""
+
+
+@dataclass(frozen=True)
+class ServerProbe:
+    """What the vscode-server probe found in an image (``ran`` False: it could not tell, ``detail`` why)."""
+
+    image: str
+    ran: bool
+    detail: str = ""
+    machine: str = ""
+    loader: str | None = None  # the FHS loader path VS Code's server asks for on that machine
+    loader_found: bool = False
+    resolved: str | None = None  # where the loader path leads
+    help: bool = False  # the loader listed its own search path (glibc >= 2.33)
+    search: tuple[str, ...] = ()  # folders it searches, in order
+    cache: str | None = None  # the ld.so.cache it reads
+    libraries: Mapping[str, str] = field(default_factory=dict)  # SERVER_LIBRARIES found: name -> path
+    nix_store: bool = False
+    devnix_loader: bool = False  # devnix's FHS loader step ran in this image
+
+
+def parse_server_probe(image: str, output: str) -> ServerProbe:
+    """Read what :data:`SERVER_PROBE` printed."""
+    values: dict[str, Any] = {"image": image, "ran": True}
+    search: list[str] = []
+    libraries: dict[str, str] = {}
+    for line in output.splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if word == "machine":
+            values["machine"] = rest
+        elif word == "loader":
+            values["loader"] = rest
+        elif word == "resolved":
+            values["loader_found"], values["resolved"] = True, rest
+        elif word in ("nix-store", "devnix-loader", "help"):
+            values[word.replace("-", "_")] = True
+        elif word == "search":
+            search.append(rest)
+        elif word == "cache":
+            values["cache"] = rest
+        elif word == "lib":
+            name, _, where = rest.partition(" ")
+            libraries.setdefault(name, where)  # the first one found is the one the loader takes
+    if not values.get("machine"):
+        return ServerProbe(image, False, f"the probe printed {output.strip()[:200]!r}")
+    return ServerProbe(**values, search=tuple(search), libraries=libraries)
+
+
 @dataclass(frozen=True)
 class Devcontainer:
     """What the project's ``.devcontainer/`` says, and what the image's registry (or the engine) said."""
@@ -128,6 +229,17 @@ class Devcontainer:
     store_volume: str | None = None  # source of a devnix-nix-* volume mounted at /nix
     # `devnix validate`'s Nix findings that doctor has no check of its own for: (id, severity, message, hint)
     lint: tuple[tuple[str, str, str, str], ...] = ()
+    dockerfile: str | None = None  # build.dockerfile (or dockerFile), as the config names it
+    base_image: str | None = None  # that Dockerfile's FROM, when it can be told
+    loader_step: str | None = None  # what in the config adds devnix's FHS loader at build time
+    filesystem: Filesystem = Filesystem.UNKNOWN  # the image's layout without running it
+    filesystem_detail: str = ""  # where that came from
+    server: ServerProbe | None = None  # the vscode-server probe of the image (base_image for a build)
+
+    @property
+    def probe_image(self) -> str | None:
+        """The image VS Code's server would run in, before any Dockerfile step."""
+        return self.image or self.base_image
 
 
 @dataclass(frozen=True)
@@ -667,6 +779,9 @@ def _devcontainer_checks(
     checks = [platform_check]
     if target is not None:
         checks.append(_nixconf_check(dev, target, engine))
+    server = _vscode_server_check(dev)
+    if server is not None:
+        checks.append(server)
     for rule, severity, message, hint in dev.lint:
         status = Status.FAIL if severity == "error" else Status.WARN
         checks.append(Check(f"devcontainer.{rule}", status, message, hint))
@@ -771,6 +886,95 @@ def _nixconf_check(dev: Devcontainer, target: Platform, engine: Platform) -> Che
         )
     state = "off, as emulation needs" if emulated else "on, as it should be natively"
     return Check(check_id, Status.OK, f"filter-syscalls is {state} ({target} on {engine})")
+
+
+def loader_hint(dev: Devcontainer) -> str:
+    """How to give the image devnix's FHS loader: ``init --merge`` turns an image config into a build of a
+    Dockerfile with the step; a Dockerfile of the user's own gets the two lines."""
+    if dev.dockerfile is not None:
+        return (
+            f"add `COPY {SCRIPT_NAME} /tmp/devnix-fhs-loader.sh` and `RUN sh /tmp/devnix-fhs-loader.sh` "
+            f"after the FROM of {dev.dockerfile}, with devnix's {SCRIPT_NAME} beside it "
+            "(`devnix init --dry-run --template nix-dockerfile` shows it)"
+        )
+    return (
+        "`devnix init --merge`: the config then builds a Dockerfile that adds devnix's FHS loader step "
+        f"({SCRIPT_NAME}), or add devnix's nix Feature"
+    )
+
+
+def _vscode_server_check(dev: Devcontainer) -> Check | None:
+    """Whether VS Code's server (a glibc `node`) can start in the image: VS Code and Codespaces attach."""
+    check_id = "devcontainer.vscode-server"
+    probe = dev.server
+    image = dev.probe_image
+    if image is None:
+        return None  # a compose config, or a Dockerfile whose FROM cannot be told offline
+    where = image if dev.image is not None else f"{image} ({dev.dockerfile}'s FROM)"
+    step = f"; {dev.loader_step} adds devnix's FHS loader at build time" if dev.loader_step else ""
+    if probe is None or not probe.ran:
+        detail = probe.detail if probe else "not tried"
+        if dev.filesystem is Filesystem.STORE_ONLY and not dev.loader_step:
+            return Check(
+                check_id,
+                Status.WARN,
+                f"{where} is a store-only Nix image ({dev.filesystem_detail}): VS Code's server cannot "
+                f"start in it without an FHS loader (not probed: {detail})",
+                loader_hint(dev),
+            )
+        if dev.loader_step:
+            # The step gives a store-only image its loader and does nothing where one exists.
+            return Check(check_id, Status.OK, f"{where} not probed ({detail}){step}")
+        return Check(
+            check_id,
+            Status.WARN,
+            f"unknown whether VS Code's server can start in {where}: {detail}",
+            f"`docker pull {image}` (or `devnix doctor --pull`) and run `devnix doctor` again",
+        )
+    loader = probe.loader or "an FHS loader"
+    missing = [name for name in SERVER_LIBRARIES if name not in probe.libraries]
+    if probe.loader_found and not missing:
+        folders = {path.rsplit("/", 1)[0] for path in probe.libraries.values()}
+        if len(folders) == 1:
+            found = f"{' and '.join(probe.libraries)} in {folders.pop()}"
+        else:
+            found = ", ".join(f"{name} in {path.rsplit('/', 1)[0]}" for name, path in probe.libraries.items())
+        whose = " (devnix's FHS loader)" if probe.devnix_loader else ""
+        return Check(
+            check_id, Status.OK, f"VS Code's server can start in {where}: {loader}{whose} finds {found}"
+        )
+    if dev.loader_step and probe.nix_store:
+        return Check(
+            check_id,
+            Status.OK,
+            f"{where} is store-only (no {loader}, as the probe found){step}, so VS Code's server can start",
+        )
+    if not probe.loader_found and probe.nix_store:
+        return Check(
+            check_id,
+            Status.FAIL,
+            f"VS Code's server cannot start in {where}: no {loader} (a store-only Nix image, "
+            "as the probe found), so VS Code and Codespaces cannot attach",
+            loader_hint(dev),
+        )
+    if not probe.loader_found:
+        return Check(
+            check_id,
+            Status.WARN,
+            f"{where} has no glibc loader {loader} and no Nix store: VS Code's server needs glibc "
+            "(only on Alpine does VS Code bring a musl build)",
+            "use a glibc-based image (Debian, Ubuntu) or a Nix image with devnix's FHS loader step",
+        )
+    searched = ", ".join(probe.search) or "no folders"
+    if probe.cache:
+        searched += f" and {probe.cache}"
+    return Check(
+        check_id,
+        Status.FAIL,
+        f"{loader} in {where} finds no {' or '.join(missing)} (it searches {searched}): "
+        "VS Code's server cannot start",
+        "install libstdc++ and libgcc_s in the image (Debian, Ubuntu: `libstdc++6`)",
+    )
 
 
 def _disk_check(facts: Facts, kind: Kind, root: str) -> Check:

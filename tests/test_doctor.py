@@ -23,6 +23,7 @@ from devnix.cli import app
 from devnix.commands import doctor as doctor_command
 from devnix.doctor import Devcontainer, Disk, EndpointFacts, Facts, Kind, Probe, Status
 from devnix.errors import EngineError
+from devnix.images import Filesystem
 from devnix.platforms import Platform
 from tests.replay_engine import replay_engine
 
@@ -467,6 +468,7 @@ class FakeEngine:
         self.data = load(name)
         self.probe_delay = probe_delay
         self.runs: list[tuple[str, list[str], str | None]] = []
+        self.server_output: str | None = DEBIAN_SERVER_PROBE  # None: the image is not in the engine
         where = self.data["endpoint"]
         monkeypatch.setattr(
             engine, "endpoint", lambda: engine.Endpoint(where["host"], where["context"], where["source"])
@@ -500,6 +502,10 @@ class FakeEngine:
     ) -> engine.ProbeRun:
         self.runs.append((image, command, platform))
         time.sleep(self.probe_delay)
+        if command[:2] == ["/bin/sh", "-c"]:  # the vscode-server probe of the project's image
+            if self.server_output is None:
+                raise EngineError(f"could not create a probe container from {image}: No such image: {image}")
+            return engine.ProbeRun(0, self.server_output)
         if command == ["uname", "-m"]:
             return engine.ProbeRun(0, "x86_64\n" if platform == "linux/amd64" else "aarch64\n")
         folder = binds[0].split(":")[0]
@@ -530,7 +536,7 @@ def test_command_reads_the_projects_devcontainer(tmp_path: Path, monkeypatch: py
     )
     (tmp_path / ".devcontainer" / "nix.conf").write_text("sandbox = false\n")
 
-    def registry_down(dev: Devcontainer, timeout: float) -> Devcontainer:
+    def registry_down(dev: Devcontainer, timeout: float, engine_platform: Any = None) -> Devcontainer:
         return Devcontainer(**{**dev.__dict__, "platforms_detail": "the registry: unreachable"})
 
     monkeypatch.setattr(doctor_command, "_image_platforms", registry_down)
@@ -711,3 +717,242 @@ def test_the_projects_config_gets_validates_nix_findings(tmp_path: Path) -> None
     checks = doctor._devcontainer_checks(found, Platform("linux", "amd64"), {})
     assert {c.id for c in checks} >= {"devcontainer.nix-store-volume", "devcontainer.flakes-not-enabled"}
     assert all(c.hint for c in checks if c.id.startswith("devcontainer.nix"))
+
+
+# --- vscode-server: can VS Code's server (a glibc `node`) start in the project's image ---------------------
+
+# Recorded: what doctor.SERVER_PROBE printed on this Debian bookworm machine (glibc 2.36, dash as /bin/sh).
+DEBIAN_SERVER_PROBE = """machine x86_64
+loader /lib64/ld-linux-x86-64.so.2
+resolved /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+help
+cache /etc/ld.so.cache
+lib libstdc++.so.6 /lib/x86_64-linux-gnu/libstdc++.so.6
+lib libgcc_s.so.1 /lib/x86_64-linux-gnu/libgcc_s.so.1
+search /lib/x86_64-linux-gnu
+lib libstdc++.so.6 /lib/x86_64-linux-gnu/libstdc++.so.6
+lib libgcc_s.so.1 /lib/x86_64-linux-gnu/libgcc_s.so.1
+search /usr/lib/x86_64-linux-gnu
+lib libstdc++.so.6 /usr/lib/x86_64-linux-gnu/libstdc++.so.6
+lib libgcc_s.so.1 /usr/lib/x86_64-linux-gnu/libgcc_s.so.1
+search /lib
+search /usr/lib
+"""
+# Assembled, not recorded: what the probe prints in a store-only image (nixos/nix): the loader test fails
+# right after the facts about the store.
+STORE_ONLY_SERVER_PROBE = "machine x86_64\nnix-store\nloader /lib64/ld-linux-x86-64.so.2\n"
+# Assembled: the same image after devnix's fhs-loader.sh (its copy of Nix's loader searches the folder
+# of symlinks, padded with slashes to the length of the store path it replaced).
+PATCHED_SERVER_PROBE = """machine x86_64
+nix-store
+devnix-loader
+loader /lib64/ld-linux-x86-64.so.2
+resolved /lib64/ld-linux-x86-64.so.2
+help
+cache /nix/store/8lbqxh1cc1rk4wr2yh9vx6kr8xz6zljx-glibc-2.40-66/etc/ld.so.cache
+search /usr/lib/devnix-fhs////////////////////////////////
+lib libstdc++.so.6 /usr/lib/devnix-fhs////////////////////////////////libstdc++.so.6
+lib libgcc_s.so.1 /usr/lib/devnix-fhs////////////////////////////////libgcc_s.so.1
+"""
+# Assembled: a glibc image without libstdc++ (busybox:glibc's shape) whose loader predates glibc 2.33's
+# search path listing, so the probe looked in the usual folders.
+NO_LIBSTDCXX_SERVER_PROBE = """machine x86_64
+loader /lib64/ld-linux-x86-64.so.2
+resolved /lib/ld-linux-x86-64.so.2
+cache /etc/ld.so.cache
+search /lib/x86_64-linux-gnu
+search /usr/lib/x86_64-linux-gnu
+search /lib64
+search /usr/lib64
+search /lib
+search /usr/lib
+"""
+BUILD = {"image": None, "dockerfile": "Dockerfile", "base_image": "nixos/nix:2.24"}
+
+
+def server(output: str, image: str = "ghcr.io/acme/nix:1") -> doctor.ServerProbe:
+    return doctor.parse_server_probe(image, output)
+
+
+def test_the_server_probe_of_a_debian_image_finds_the_loader_and_libraries() -> None:
+    probe = server(DEBIAN_SERVER_PROBE, "debian:bookworm")
+    assert probe.ran and probe.help and probe.loader_found and not probe.nix_store
+    assert probe.search == ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib")
+    # The first hit is what the loader takes: the cache, listed first by the loader itself.
+    assert probe.libraries == {
+        "libstdc++.so.6": "/lib/x86_64-linux-gnu/libstdc++.so.6",
+        "libgcc_s.so.1": "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+    }
+    result = check(
+        doctor.report(facts_of("dockerd-debian", devcontainer=dev(image="debian:bookworm", server=probe))),
+        "devcontainer.vscode-server",
+    )
+    assert result.status is Status.OK and result.hint is None
+    assert result.message == (
+        "VS Code's server can start in debian:bookworm: /lib64/ld-linux-x86-64.so.2 finds "
+        "libstdc++.so.6 and libgcc_s.so.1 in /lib/x86_64-linux-gnu"
+    )
+
+
+def test_store_only_image_without_the_step_fails_with_the_remedy() -> None:
+    config = dev(image="nixos/nix:latest", server=server(STORE_ONLY_SERVER_PROBE, "nixos/nix:latest"))
+    report = doctor.report(facts_of("dockerd-debian", devcontainer=config))
+    result = check(report, "devcontainer.vscode-server")
+    assert result.status is Status.FAIL and report.failed
+    assert "no /lib64/ld-linux-x86-64.so.2 (a store-only Nix image" in result.message
+    assert (result.hint or "").startswith("`devnix init --merge`")
+    # A Dockerfile of the user's own gets the two lines instead.
+    built = dev(**BUILD, server=server(STORE_ONLY_SERVER_PROBE, "nixos/nix:2.24"))
+    result = check(
+        doctor.report(facts_of("dockerd-debian", devcontainer=built)), "devcontainer.vscode-server"
+    )
+    assert result.status is Status.FAIL and "nixos/nix:2.24 (Dockerfile's FROM)" in result.message
+    assert "`RUN sh /tmp/devnix-fhs-loader.sh` after the FROM of Dockerfile" in (result.hint or "")
+
+
+def test_store_only_image_with_the_step_is_ok_with_a_note() -> None:
+    for step in ("Dockerfile's fhs-loader.sh step", "the Feature ghcr.io/me/devnix/nix:1"):
+        built = dev(**BUILD, loader_step=step, server=server(STORE_ONLY_SERVER_PROBE, "nixos/nix:2.24"))
+        result = check(
+            doctor.report(facts_of("dockerd-debian", devcontainer=built)), "devcontainer.vscode-server"
+        )
+        assert result.status is Status.OK
+        assert (
+            f"is store-only (no /lib64/ld-linux-x86-64.so.2, as the probe found); {step} adds"
+            in result.message
+        )
+
+
+def test_an_image_the_step_already_ran_in_is_ok() -> None:
+    probe = server(PATCHED_SERVER_PROBE)
+    assert probe.devnix_loader and probe.loader_found
+    result = check(
+        doctor.report(facts_of("dockerd-debian", devcontainer=dev(server=probe))),
+        "devcontainer.vscode-server",
+    )
+    assert (
+        result.status is Status.OK
+        and "(devnix's FHS loader) finds libstdc++.so.6 and libgcc_s.so.1" in result.message
+    )
+
+
+def test_a_loader_without_libstdcxx_fails_and_says_where_it_looked() -> None:
+    probe = server(NO_LIBSTDCXX_SERVER_PROBE)
+    assert not probe.help and probe.cache == "/etc/ld.so.cache"
+    result = check(
+        doctor.report(facts_of("dockerd-debian", devcontainer=dev(server=probe))),
+        "devcontainer.vscode-server",
+    )
+    assert result.status is Status.FAIL
+    assert "finds no libstdc++.so.6 or libgcc_s.so.1 (it searches /lib/x86_64-linux-gnu," in result.message
+    assert "libstdc++6" in (result.hint or "")
+
+
+def test_no_glibc_loader_and_no_nix_store_is_a_warning() -> None:
+    # Assembled: an Alpine image (musl), where VS Code downloads its musl build of the server.
+    probe = server("machine aarch64\nloader /lib/ld-linux-aarch64.so.1\n", "alpine:3")
+    result = check(
+        doctor.report(facts_of("colima", devcontainer=dev(image="alpine:3", server=probe))),
+        "devcontainer.vscode-server",
+    )
+    assert result.status is Status.WARN and "no glibc loader /lib/ld-linux-aarch64.so.1" in result.message
+
+
+def test_an_unprobed_image_falls_back_on_what_its_layout_says() -> None:
+    def verdict(**kwargs: Any) -> doctor.Check:
+        probe = doctor.ServerProbe(
+            kwargs.get("image", "ghcr.io/acme/nix:1"), False, "the image is not in the engine yet"
+        )
+        return check(
+            doctor.report(facts_of("dockerd-debian", devcontainer=dev(server=probe, **kwargs))),
+            "devcontainer.vscode-server",
+        )
+
+    known = verdict(image="nixos/nix", filesystem=Filesystem.STORE_ONLY, filesystem_detail="devnix's catalog")
+    assert known.status is Status.WARN and (known.hint or "").startswith("`devnix init --merge`")
+    assert "nixos/nix is a store-only Nix image (devnix's catalog)" in known.message
+    unknown = verdict()
+    assert unknown.status is Status.WARN and "not in the engine yet" in unknown.message
+    assert "docker pull ghcr.io/acme/nix:1" in (unknown.hint or "")
+    fixed = verdict(**BUILD, loader_step="Dockerfile's fhs-loader.sh step", filesystem=Filesystem.STORE_ONLY)
+    assert fixed.status is Status.OK and "not probed" in fixed.message
+
+
+def test_no_vscode_server_check_without_an_image_to_probe() -> None:
+    config = dev(image=None, built=True)  # compose, or a FROM that cannot be told offline
+    assert all(
+        c.id != "devcontainer.vscode-server"
+        for c in doctor.report(facts_of("colima", devcontainer=config)).checks
+    )
+
+
+def test_server_probe_output_that_makes_no_sense_is_not_a_verdict() -> None:
+    probe = server("sh: 1: uname: not found\n")
+    assert not probe.ran and "uname: not found" in probe.detail
+
+
+def test_the_project_config_says_how_the_image_gets_its_loader(tmp_path: Path) -> None:
+    from devnix.commands.doctor import _read_devcontainer
+
+    folder = tmp_path / ".devcontainer"
+    folder.mkdir()
+    (folder / "devcontainer.json").write_text(
+        '{"build": {"dockerfile": "Dockerfile", "args": {"T": "2.24"}}}'
+    )
+    (folder / "Dockerfile").write_text("ARG T=latest\nFROM nixos/nix:${T}\n")
+    found = _read_devcontainer(tmp_path)
+    assert found is not None
+    assert (found.dockerfile, found.base_image, found.probe_image) == (
+        "Dockerfile",
+        "nixos/nix:2.24",
+        "nixos/nix:2.24",
+    )
+    assert (found.loader_step, found.filesystem) == (None, Filesystem.STORE_ONLY)
+    # Doctor proves the layout with its probe: validate's guess is not repeated as a finding.
+    assert all(rule != "store-only-image" for rule, *_ in found.lint)
+    (folder / "Dockerfile").write_text(
+        "FROM nixos/nix\nCOPY fhs-loader.sh /tmp/devnix-fhs-loader.sh\nRUN sh /tmp/devnix-fhs-loader.sh\n"
+    )
+    found = _read_devcontainer(tmp_path)
+    assert found is not None and found.loader_step == "Dockerfile's fhs-loader.sh step"
+    (folder / "devcontainer.json").write_text(
+        '{"image": "nixos/nix", "features": {"ghcr.io/me/devnix/nix:1": {}}}'
+    )
+    found = _read_devcontainer(tmp_path)
+    assert found is not None and found.loader_step == "the Feature ghcr.io/me/devnix/nix:1"
+    assert (found.probe_image, found.dockerfile) == ("nixos/nix", None)
+
+
+def test_command_probes_the_projects_image_beside_the_other_probes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeEngine("dockerd-debian", monkeypatch, probe_delay=0.5)
+    (tmp_path / ".devcontainer").mkdir()
+    (tmp_path / ".devcontainer" / "devcontainer.json").write_text(
+        '{"image": "nixos/nix", "runArgs": ["--platform=linux/amd64"]}'
+    )
+
+    def registry(dev: Devcontainer, timeout: float, engine_platform: Any = None) -> Devcontainer:
+        return Devcontainer(
+            **{**dev.__dict__, "image_platforms": (AMD, ARM), "platforms_detail": "from its registry"}
+        )
+
+    monkeypatch.setattr(doctor_command, "_image_platforms", registry)
+    fake.server_output = STORE_ONLY_SERVER_PROBE
+    started = time.monotonic()
+    result = doctor_command.run(doctor_command.DoctorOptions(directory=tmp_path))
+    # Three probes of 0.5 s each (mount, emulation, vscode-server) ran at once, not one after another.
+    assert time.monotonic() - started < 1.4
+    assert [(image, platform) for image, command, platform in fake.runs if command[0] == "/bin/sh"] == [
+        ("nixos/nix", "linux/amd64")
+    ]
+    checks = {c["id"]: c for c in result.to_json()["checks"]}
+    assert checks["devcontainer.vscode-server"]["status"] == "fail"
+    assert checks["devcontainer.vscode-server"]["hint"].startswith("`devnix init --merge`")
+    assert result.failed
+    # An image that is not in the engine is not pulled without --pull: the catalog's word, as a warning.
+    fake.server_output = None
+    result = doctor_command.run(doctor_command.DoctorOptions(directory=tmp_path))
+    vscode = check(result.report, "devcontainer.vscode-server")
+    assert vscode.status is Status.WARN and "(devnix's catalog)" in vscode.message
+    assert "not probed: the image is not in the engine yet" in vscode.message

@@ -4,7 +4,8 @@ The engine is asked first (``/version`` and ``/info`` at once, with a short time
 that is down fails in about two seconds). Then everything that needs it runs at the same time, each with
 its own timeout: the local image list, a probe container of the other architecture (emulation), a probe
 container with a bind mount of a fresh folder in DIR (mount visibility, and ``df`` for free space),
-``/system/df``, the ``devnix-nix-*`` volumes, and the registry of the project's devcontainer image.
+``/system/df``, the ``devnix-nix-*`` volumes, the registry of the project's devcontainer image, and a
+probe container of that image (its Dockerfile's FROM for a build) that looks for what VS Code's server needs.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from devnix import doctor, engine, nixconf, platforms
+from devnix import doctor, engine, images, nixconf, platforms
 from devnix.doctor import Devcontainer, Disk, EndpointFacts, Facts, Probe, Report, Status
 from devnix.errors import DevnixError, EngineError, FileSystemError
+from devnix.images import Filesystem
 
 T = TypeVar("T")
 
@@ -99,7 +101,13 @@ def run(options: DoctorOptions) -> DoctorResult:
         for other in others:
             tasks[f"emulation.{other}"] = pool.submit(_emulation_probe, images_future, other, options)
         if devcontainer is not None and devcontainer.image is not None and devcontainer.error is None:
-            tasks["devcontainer"] = pool.submit(_image_platforms, devcontainer, options.registry_timeout)
+            tasks["devcontainer"] = pool.submit(
+                _image_platforms, devcontainer, options.registry_timeout, engine_platform
+            )
+        if devcontainer is not None and devcontainer.error is None and devcontainer.probe_image is not None:
+            tasks["vscode-server"] = pool.submit(
+                _server_probe, devcontainer.probe_image, devcontainer.pinned, options
+            )
         pool.submit(_quietly, engine.remove_stale_probes)
 
         budget = {
@@ -132,6 +140,12 @@ def run(options: DoctorOptions) -> DoctorResult:
         volume_answer = outcome("volumes", None)
         if "devcontainer" in tasks and devcontainer is not None:
             devcontainer = outcome("devcontainer", devcontainer)
+        if "vscode-server" in tasks and isinstance(devcontainer, Devcontainer):
+            image = devcontainer.probe_image or ""
+            server = outcome("vscode-server", doctor.ServerProbe(image, False, late.detail))
+            if not isinstance(server, doctor.ServerProbe):
+                server = doctor.ServerProbe(image, False, _message(server))
+            devcontainer = replace(devcontainer, server=server)
         disk = _disk(df_answer, disk_free)
         store, store_detail = _store_volumes(volume_answer, df_answer)
         facts = Facts(
@@ -427,19 +441,51 @@ def _read_devcontainer(directory: Path) -> Devcontainer | None:
     context = lint.LintContext(
         nix_conf=nix_conf_text, flake_nix=(directory / "flake.nix").is_file(), envrc=envrc
     )
-    # Doctor judges the platform and the syscall filter itself, against the engine it asked.
-    covered = {"filter-syscalls-native", "image-platform-missing"}
+    # Doctor judges the platform and the syscall filter itself, against the engine it asked, and the
+    # store-only layout by running the image (the vscode-server check).
+    covered = {"filter-syscalls-native", "image-platform-missing", "store-only-image"}
     findings = tuple(
         (hit.id, hit.severity, hit.message, hit.hint)
         for hit in lint.lint(config, context)
         if hit.id not in covered
     )
     nix_conf = nixconf.parse(nix_conf_text) if nix_conf_text is not None else None
-    return Devcontainer(**{**found.__dict__, "nix_conf": nix_conf, "lint": findings})
+    return replace(found, nix_conf=nix_conf, lint=findings, **_loader_facts(path.parent, config))
 
 
-def _image_platforms(dev: Devcontainer, timeout: float) -> Devcontainer:
-    """Ask the image's registry for its platforms; fall back to the engine's local copy."""
+def _loader_facts(folder: Path, config: Any) -> dict[str, Any]:
+    """The config's Dockerfile and Features as far as devnix's FHS loader step goes (the same reading
+    as `devnix validate`), and the image's layout as devnix's catalog knows it."""
+    from devnix import fhsloader, lint
+    from devnix.commands.validate import loader_files
+
+    facts: dict[str, Any] = {}
+    dockerfile, local_features = loader_files(folder, config)
+    where = lint.dockerfile_path(config)
+    image = config.get("image") if isinstance(config, dict) else None
+    if where is not None and not isinstance(image, str):
+        facts["dockerfile"] = where[1]
+        if dockerfile is not None:
+            build = config.get("build")
+            args = build.get("args") if isinstance(build, dict) else None
+            facts["base_image"] = image = lint.dockerfile_base(dockerfile, args)
+            if fhsloader.dockerfile_adds_loader(dockerfile):
+                facts["loader_step"] = f"{where[1]}'s {fhsloader.SCRIPT_NAME} step"
+    feature = lint.loader_feature(config, local_features)
+    if feature is not None and "loader_step" not in facts:
+        facts["loader_step"] = f"the Feature {feature}"
+    if isinstance(image, str):
+        layout = lint.image_layout(image)
+        if layout is not Filesystem.UNKNOWN:
+            facts["filesystem"], facts["filesystem_detail"] = layout, "devnix's catalog"
+    return facts
+
+
+def _image_platforms(
+    dev: Devcontainer, timeout: float, engine_platform: platforms.Platform | None = None
+) -> Devcontainer:
+    """Ask the image's registry for its platforms; fall back to the engine's local copy. Either also
+    gives the image config's Env, whose PATH tells a store-only image (for when no probe can run it)."""
     from devnix import images, registry
 
     assert dev.image is not None
@@ -448,10 +494,9 @@ def _image_platforms(dev: Devcontainer, timeout: float) -> Devcontainer:
     except DevnixError as error:
         return Devcontainer(**{**dev.__dict__, "platforms_detail": error.message})
     try:
-        remote = registry.image_platforms(ref, timeout=timeout)
-        return Devcontainer(
-            **{**dev.__dict__, "image_platforms": remote.platforms, "platforms_detail": "from its registry"}
-        )
+        remote = registry.image_platforms(ref, timeout=timeout, config_for=dev.pinned or engine_platform)
+        found = replace(dev, image_platforms=remote.platforms, platforms_detail="from its registry")
+        return _with_layout(found, remote.env, "its registry's image config")
     except DevnixError as error:
         registry_error = error.message
     try:
@@ -462,10 +507,42 @@ def _image_platforms(dev: Devcontainer, timeout: float) -> Devcontainer:
         local = None
     if local is not None:
         detail = f"from the engine's local copy; the registry: {registry_error}"
-        return Devcontainer(
-            **{**dev.__dict__, "image_platforms": (local.platform,), "platforms_detail": detail}
-        )
+        found = replace(dev, image_platforms=(local.platform,), platforms_detail=detail)
+        return _with_layout(found, local.env, "the engine's local copy")
     return Devcontainer(**{**dev.__dict__, "platforms_detail": f"the registry: {registry_error}"})
+
+
+def _with_layout(dev: Devcontainer, env: tuple[str, ...] | None, source: str) -> Devcontainer:
+    layout = images.filesystem_from_env(env)
+    if dev.filesystem is not Filesystem.UNKNOWN or layout is Filesystem.UNKNOWN:
+        return dev  # devnix's catalog is explicit knowledge: a PATH is a heuristic
+    return replace(dev, filesystem=layout, filesystem_detail=f"PATH in {source}")
+
+
+def _server_probe(
+    image: str, pinned: platforms.Platform | None, options: DoctorOptions
+) -> doctor.ServerProbe:
+    """Run :data:`devnix.doctor.SERVER_PROBE` in a throwaway container of ``image`` (as the config pins
+    it, else as the engine picks), pulling it first only with ``--pull``."""
+    platform = str(pinned) if pinned else None
+    command = ["/bin/sh", "-c", doctor.SERVER_PROBE]
+    try:
+        try:
+            ran = engine.run_probe(image, command, platform=platform, timeout=options.probe_timeout)
+        except EngineError as error:
+            if "no such image" not in error.message.lower():
+                raise
+            if not options.pull:
+                return doctor.ServerProbe(image, False, "the image is not in the engine yet")
+            engine.pull(image, platform=platform, timeout=options.pull_timeout)
+            ran = engine.run_probe(image, command, platform=platform, timeout=options.probe_timeout)
+    except EngineError as error:
+        return doctor.ServerProbe(image, False, error.message)
+    if ran.exit_code is None:
+        return doctor.ServerProbe(
+            image, False, f"the probe did not finish within {options.probe_timeout:.0f} s"
+        )
+    return doctor.parse_server_probe(image, ran.output)
 
 
 # --- text ----------------------------------------------------------------------------------------------
