@@ -37,6 +37,8 @@ from standins import (
     MULTI_TAG,
     NIX_AMD64,
     NIX_ARM64,
+    NIXOS_AMD64,
+    NIXOS_ARM64,
     DevcontainerCLI,
     EnvironmentMissing,
     NixImages,
@@ -51,6 +53,7 @@ from standins import (
     remove_devcontainer_leftovers,
     start_registry,
 )
+from vscode_server import NodeUnavailable, VSCodeServer
 
 HERE = Path(__file__).resolve().parent
 ROOT_CONFTEST = HERE.parent / "conftest.py"
@@ -257,6 +260,20 @@ def published_standins(
     return published
 
 
+def _images(registry: Registry, published: Published, amd64_key: str, arm64_key: str) -> NixImages:
+    amd64 = published.pushed[amd64_key]
+    arm64 = published.pushed[arm64_key]
+    return NixImages(
+        amd64=amd64.ref,
+        arm64=arm64.ref,
+        multi=f"{registry.host}/{amd64.repository}:{MULTI_TAG}",
+        multi_digest=published.multi_digests[amd64.repository],
+        repository=amd64.repository,
+        pushed={"amd64": amd64, "arm64": arm64},
+        registry=registry,
+    )
+
+
 @pytest.fixture(scope="session")
 def nix_images(registry: Registry, published_standins: Published) -> NixImages:
     """The Nix stand-ins in the session registry: ``<host>/devnix-test/nix:amd64``, ``:arm64`` and
@@ -265,23 +282,45 @@ def nix_images(registry: Registry, published_standins: Published) -> NixImages:
     The registry names are not left tagged in the engine (it keeps the images under their cache refs),
     so running one pulls it from the registry.
     """
-    amd64 = published_standins.pushed[NIX_AMD64.key]
-    arm64 = published_standins.pushed[NIX_ARM64.key]
-    return NixImages(
-        amd64=amd64.ref,
-        arm64=arm64.ref,
-        multi=f"{registry.host}/{amd64.repository}:{MULTI_TAG}",
-        multi_digest=published_standins.multi_digest,
-        repository=amd64.repository,
-        pushed={"amd64": amd64, "arm64": arm64},
-        registry=registry,
-    )
+    return _images(registry, published_standins, NIX_AMD64.key, NIX_ARM64.key)
+
+
+@pytest.fixture(scope="session")
+def nixos_images(registry: Registry, published_standins: Published) -> NixImages:
+    """Stand-ins for the official ``nixos/nix`` (store-only: no FHS loader, glibc only in /nix/store;
+    see storeonly.py): ``<host>/devnix-test/nixos:amd64``, ``:arm64`` and ``:multi``, as nix_images.
+
+    Debian trixie's Nix 2.26; PATH, USER, NIX_SSL_CERT_FILE, nix.conf and the nixbld users as in
+    nixos/nix. A glibc program that is not from the store (VS Code's server ``node``) cannot start.
+    """
+    return _images(registry, published_standins, NIXOS_AMD64.key, NIXOS_ARM64.key)
 
 
 @pytest.fixture(scope="session")
 def debian_image(published_standins: Published) -> PushedImage:
     """A plain Debian bookworm stand-in (no Nix, amd64): ``<host>/devnix-test/debian:bookworm``."""
     return published_standins.pushed[DEBIAN_AMD64.key]
+
+
+# ------------------------------------------------------------------------------------------------
+# VS Code's server, stand-in
+
+
+@pytest.fixture(scope="session")
+def vscode_server(docker_client: Any) -> VSCodeServer:
+    """Installs the VS Code server stand-in (official Node.js 22, pinned, from npm; vscode_server.py)
+    into a running container as VS Code does: ``.install(container_id, user=None) -> path of node``.
+
+    The x64 tarball is fetched (once per machine, cached) here, the arm64 one on first use.
+    """
+    server = VSCodeServer(env=dict(BASE_ENV))
+    if shutil.which("npm", path=BASE_ENV.get("PATH")) is None:
+        skip_or_fail("npm is missing: cannot fetch the Node.js stand-in for VS Code's server")
+    try:
+        server.tarball("x86_64")
+    except NodeUnavailable as err:
+        skip_or_fail(str(err))
+    return server
 
 
 # ------------------------------------------------------------------------------------------------

