@@ -690,6 +690,6 @@ def test_fhs_loader_parses_as_posix_sh(shell: str) -> None:
 
 def test_install_sh_runs_the_fhs_loader_and_fails_with_it() -> None:
     text = INSTALL.read_text()
-    assert 'sh "$FEATURE_DIR/fhs-loader.sh"' in text
+    assert '/bin/sh "$FEATURE_DIR/fhs-loader.sh"' in text
     assert re.search(r"^ensure_fhs_loader$", text, flags=re.M), "install.sh never calls ensure_fhs_loader"
     assert 'die "fhs-loader.sh failed' in text

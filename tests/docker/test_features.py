@@ -18,7 +18,8 @@ Three things stand between the reference CLI and a machine with no registry on t
 harness handles each, on a copy of ``features/`` in a temporary folder (the repository stays as is):
 
 1. Scenario images are local tags (``devnix-features-test/debian:bookworm``,
-   ``devnix-features-test/nix:bookworm``) of the stand-in images, made here before each run.
+   ``devnix-features-test/nix:bookworm``, ``devnix-features-test/nixos:trixie``: the store-only
+   stand-in for the official ``nixos/nix``) of the stand-in images, made here before each run.
 2. The Feature's ``installsAfter`` names ``ghcr.io/devcontainers/features/common-utils``, whose
    metadata the CLI fetches even though it installs nothing from it. The copy points it at a
    stand-in ``common-utils`` Feature published to the session's local registry with the CLI's own
@@ -64,6 +65,14 @@ SCENARIOS_FILE = FEATURES / "test" / FEATURE_ID / "scenarios.json"
 LOCAL_DEBIAN = "devnix-features-test/debian:bookworm"
 LOCAL_NIX = "devnix-features-test/nix:bookworm"
 LOCAL_NIX_ARM64 = "devnix-features-test/nix:bookworm-arm64"
+# Store-only, shaped like the official nixos/nix (storeonly.py): no FHS loader, no sed/awk/getent.
+LOCAL_NIXOS = "devnix-features-test/nixos:trixie"
+LOCAL_TAGS = {
+    LOCAL_DEBIAN: "debian/amd64",
+    LOCAL_NIX: "nix/amd64",
+    LOCAL_NIX_ARM64: "nix/arm64",
+    LOCAL_NIXOS: "nixos/amd64",
+}
 
 # Per-scenario environment for the CLI. emulated_arm64 builds FROM a local arm64-only image: the
 # BuildKit builder resolves FROM for the host's platform and, not finding an amd64 image locally,
@@ -111,12 +120,8 @@ def features_project(
     env["DOCKER_CONFIG"] = str(tmp_path_factory.mktemp("features-docker-config"))
 
     # 1. The scenario images, as local tags.
-    for local, cached in (
-        (LOCAL_DEBIAN, standin_images["debian/amd64"]),
-        (LOCAL_NIX, standin_images["nix/amd64"]),
-        (LOCAL_NIX_ARM64, standin_images["nix/arm64"]),
-    ):
-        run(["docker", "tag", cached, local], env=env, timeout=60)
+    for local, key in LOCAL_TAGS.items():
+        run(["docker", "tag", standin_images[key], local], env=env, timeout=60)
 
     # 2. A copy of the collection whose installsAfter resolves offline.
     folder = workdir / "features"
@@ -142,7 +147,7 @@ def features_project(
     )
 
     # The local tags, and the base image the CLI pulled from the session's registry.
-    for local in (LOCAL_DEBIAN, LOCAL_NIX, LOCAL_NIX_ARM64, debian_image.ref):
+    for local in (*LOCAL_TAGS, debian_image.ref):
         run(["docker", "image", "rm", local], env=env, check=False, timeout=120)
     shutil.rmtree(workdir, ignore_errors=True)
 

@@ -91,10 +91,16 @@ ensure_commands() {
 }
 
 # Where the Nix commands are, if Nix is installed: sets NIX_BIN_DIR.
+# Root's own profile comes after the shared ones even when PATH names it first (nixos/nix's does):
+# /root is private, and a non-root remote user must be able to run the Nix found here.
 find_nix() {
     NIX_BIN_DIR=""
     _on_path=$(command -v nix-build 2>/dev/null || true)
-    for _dir in ${_on_path:+"$(dirname "$_on_path")"} \
+    _on_path=${_on_path%/*}
+    case "$_on_path" in
+        /root/*) _on_path="" ;;
+    esac
+    for _dir in ${_on_path:+"$_on_path"} \
         /nix/var/nix/profiles/default/bin \
         "$TARGET_HOME/.nix-profile/bin" \
         /root/.nix-profile/bin; do
@@ -277,7 +283,8 @@ FHS_LOADER_MARKER=/usr/lib/devnix-fhs/.devnix-fhs-loader
 ensure_fhs_loader() {
     log "FHS loader for glibc programs from outside Nix (VS Code's server): fhs-loader.sh"
     _fhs_rc=0
-    _fhs_out=$(sh "$FEATURE_DIR/fhs-loader.sh" 2>&1) || _fhs_rc=$?
+    # /bin/sh, not `sh` from PATH: the one shell every image has (nixos/nix's PATH is its profile).
+    _fhs_out=$(/bin/sh "$FEATURE_DIR/fhs-loader.sh" 2>&1) || _fhs_rc=$?
     printf '%s\n' "$_fhs_out" | while IFS= read -r _l; do
         if [ -n "$_l" ]; then log "  $_l"; fi
     done

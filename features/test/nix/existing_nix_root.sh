@@ -10,6 +10,10 @@ check "nix.conf has the devnix block" nix_conf_block
 check "flakes on" flakes_enabled
 check "no build users for single-user root" [ -z "$(nix_setting build-users-group)" ]
 check "nix-build works offline" builds_offline
+# Debian has its own FHS loader: fhs-loader.sh must have left it alone (a no-op).
+check "fhs-loader.sh was a no-op (the image's own loader)" [ "$(feature_state DEVNIX_NIX_FHS_LOADER)" = image ]
+check "the FHS loader is Debian's libc6 file" dpkg -S /lib64/ld-linux-x86-64.so.2
+check "no devnix library folder" [ ! -e /usr/lib/devnix-fhs ]
 check "nix build works offline" nix_build_offline
 
 reportResults
