@@ -194,6 +194,8 @@ def parse_server_probe(image: str, output: str) -> ServerProbe:
     libraries: dict[str, str] = {}
     for line in output.splitlines():
         word, _, rest = line.strip().partition(" ")
+        # devnix's loader searches its folder padded with slashes (fhs-loader.sh says why): show it once.
+        rest = re.sub(r"//+", "/", rest)
         if word == "machine":
             values["machine"] = rest
         elif word == "loader":

@@ -738,21 +738,25 @@ lib libgcc_s.so.1 /usr/lib/x86_64-linux-gnu/libgcc_s.so.1
 search /lib
 search /usr/lib
 """
-# Assembled, not recorded: what the probe prints in a store-only image (nixos/nix): the loader test fails
+# Recorded: the probe in the nixos/nix-shaped stand-in (tests/docker/storeonly.py): the loader test fails
 # right after the facts about the store.
 STORE_ONLY_SERVER_PROBE = "machine x86_64\nnix-store\nloader /lib64/ld-linux-x86-64.so.2\n"
-# Assembled: the same image after devnix's fhs-loader.sh (its copy of Nix's loader searches the folder
-# of symlinks, padded with slashes to the length of the store path it replaced).
+# Recorded: the same stand-in after devnix's fhs-loader.sh. Its copy of the store's loader searches the
+# folder of symlinks, padded with slashes to the length of the store path it replaced; the stand-in's
+# loader had its other system folders and its ld.so.cache path blanked the same way.
 PATCHED_SERVER_PROBE = """machine x86_64
 nix-store
 devnix-loader
 loader /lib64/ld-linux-x86-64.so.2
 resolved /lib64/ld-linux-x86-64.so.2
 help
-cache /nix/store/8lbqxh1cc1rk4wr2yh9vx6kr8xz6zljx-glibc-2.40-66/etc/ld.so.cache
-search /usr/lib/devnix-fhs////////////////////////////////
-lib libstdc++.so.6 /usr/lib/devnix-fhs////////////////////////////////libstdc++.so.6
-lib libgcc_s.so.1 /usr/lib/devnix-fhs////////////////////////////////libgcc_s.so.1
+cache /.no-ld.so.cache
+search /usr/lib/devnix-fhs///////////////////////////////////////
+lib libstdc++.so.6 /usr/lib/devnix-fhs////////////////////////////////////////libstdc++.so.6
+lib libgcc_s.so.1 /usr/lib/devnix-fhs////////////////////////////////////////libgcc_s.so.1
+search /
+search /
+search /
 """
 # Assembled: a glibc image without libstdc++ (busybox:glibc's shape) whose loader predates glibc 2.33's
 # search path listing, so the probe looked in the usual folders.
@@ -825,7 +829,8 @@ def test_store_only_image_with_the_step_is_ok_with_a_note() -> None:
 
 def test_an_image_the_step_already_ran_in_is_ok() -> None:
     probe = server(PATCHED_SERVER_PROBE)
-    assert probe.devnix_loader and probe.loader_found
+    assert probe.devnix_loader and probe.loader_found and probe.search[0] == "/usr/lib/devnix-fhs/"
+    assert probe.libraries["libgcc_s.so.1"] == "/usr/lib/devnix-fhs/libgcc_s.so.1"
     result = check(
         doctor.report(facts_of("dockerd-debian", devcontainer=dev(server=probe))),
         "devcontainer.vscode-server",

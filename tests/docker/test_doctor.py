@@ -1,7 +1,9 @@
 """``devnix doctor`` against the real engine on this machine (Engine 20.10, amd64, QEMU binfmt for arm64).
 
 The arm64 stand-in image (``standin_images``) is what proves emulation: doctor finds it among the local
-images and runs ``uname -m`` in it. Nothing is pulled from the internet.
+images and runs ``uname -m`` in it. The vscode-server check runs its probe in the Nix stand-ins: the
+Debian-shaped one (``nix_images``, an FHS loader) and the nixos/nix-shaped one (``nixos_images``,
+store-only). Nothing is pulled from the internet, only from the session's loopback registry.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from standins import BASE_ENV, NixImages
 
 from devnix import engine
 from devnix.errors import EngineError
+from devnix.fhsloader import SCRIPT_NAME, script_text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -158,3 +161,84 @@ def test_pull_from_an_unreachable_registry_says_why(docker_client: Any) -> None:
     with pytest.raises(EngineError, match=re.escape("pulling 127.0.0.1:9/devnix/none:latest failed")):
         engine.pull("127.0.0.1:9/devnix/none:latest", platform="linux/arm64", timeout=20)
     assert time.monotonic() - started < 20
+
+
+# --- vscode-server: can VS Code's server start in the project's image -----------------------------------
+
+
+def project(folder: Path, config: dict[str, Any], dockerfile: str | None = None) -> None:
+    (folder / ".devcontainer").mkdir(exist_ok=True)
+    (folder / ".devcontainer" / "devcontainer.json").write_text(json.dumps(config))
+    if dockerfile is not None:
+        (folder / ".devcontainer" / "Dockerfile").write_text(dockerfile)
+        (folder / ".devcontainer" / SCRIPT_NAME).write_text(script_text())
+
+
+DEVNIX_STEP = "COPY fhs-loader.sh /tmp/devnix-fhs-loader.sh\nRUN sh /tmp/devnix-fhs-loader.sh\n"
+
+
+def test_vscode_server_can_start_in_the_debian_shaped_nix_image(
+    nix_images: NixImages, tmp_path: Path
+) -> None:
+    project(tmp_path, {"image": nix_images.amd64})
+    # --pull: the registry's names are not tagged in the engine (the session untags them at its end).
+    proc = devnix("doctor", str(tmp_path), "--pull", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    vscode = by_id(json.loads(proc.stdout))["devcontainer.vscode-server"]
+    assert vscode["status"] == "ok", vscode
+    assert vscode["message"].startswith(f"VS Code's server can start in {nix_images.amd64}: ")
+    assert "/lib64/ld-linux-x86-64.so.2 finds libstdc++.so.6 and libgcc_s.so.1 in /" in vscode["message"]
+    assert vscode["hint"] is None
+    text = devnix("doctor", str(tmp_path), env={"COLUMNS": "200"})
+    print(text.stdout)  # the table as printed here, for the closing note (pytest -s shows it)
+    assert "devcontainer.vscode-server" in text.stdout
+    assert probe_containers() == []
+
+
+def test_vscode_server_cannot_start_in_a_store_only_image_without_the_step(
+    nixos_images: NixImages, tmp_path: Path
+) -> None:
+    project(tmp_path, {"image": nixos_images.amd64})
+    proc = devnix("doctor", str(tmp_path), "--pull", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # a failed check
+    vscode = by_id(json.loads(proc.stdout))["devcontainer.vscode-server"]
+    assert vscode["status"] == "fail", vscode
+    assert "no /lib64/ld-linux-x86-64.so.2 (a store-only Nix image, as the probe found)" in vscode["message"]
+    assert vscode["hint"].startswith("`devnix init --merge`")
+    # The same image as the FROM of a Dockerfile with devnix's step: the step fixes it at build time.
+    project(tmp_path, {"build": {"dockerfile": "Dockerfile"}}, f"FROM {nixos_images.amd64}\n{DEVNIX_STEP}")
+    proc = devnix("doctor", str(tmp_path), "--json")
+    vscode = by_id(json.loads(proc.stdout))["devcontainer.vscode-server"]
+    assert vscode["status"] == "ok", vscode
+    assert f"{nixos_images.amd64} (Dockerfile's FROM) is store-only" in vscode["message"]
+    assert "Dockerfile's fhs-loader.sh step adds devnix's FHS loader at build time" in vscode["message"]
+    assert proc.returncode == 0, proc.stdout
+    assert probe_containers() == []
+
+
+def test_vscode_server_can_start_once_the_step_ran(
+    nixos_images: NixImages, docker_session_env: dict[str, str], tmp_path: Path
+) -> None:
+    # The probe against the real patched loader: its own search path (the padded folder of symlinks).
+    context = tmp_path / "build"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {nixos_images.amd64}\n{DEVNIX_STEP}")
+    (context / SCRIPT_NAME).write_text(script_text())
+    tag = f"devnix-test-local/doctor-fhs:{tmp_path.name.lower()}"
+    subprocess.run(
+        ["docker", "build", "-q", "-t", tag, str(context)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        # The classic builder takes FROM from the engine, which pulls from a loopback registry over HTTP.
+        env={**docker_session_env, "DOCKER_BUILDKIT": "0"},
+    )
+    try:
+        project(tmp_path, {"image": tag})
+        proc = devnix("doctor", str(tmp_path), "--json")
+        vscode = by_id(json.loads(proc.stdout))["devcontainer.vscode-server"]
+        assert vscode["status"] == "ok", vscode
+        loader = "/lib64/ld-linux-x86-64.so.2 (devnix's FHS loader)"
+        assert f"{loader} finds libstdc++.so.6 and libgcc_s.so.1 in /usr/lib/devnix-fhs" in vscode["message"]
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=60, env=docker_session_env)
