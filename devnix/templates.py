@@ -13,6 +13,7 @@ point at a mirror or at an image made by ``devnix bootstrap``.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,13 +153,19 @@ def _test_script(template: TemplateSpec) -> str:
         ("flakes are on", "nix show-config | grep -q '^experimental-features = .*flakes'"),
         ("the syscall filter stays on natively", "nix show-config | grep -q '^filter-syscalls = true'"),
         ("NIX_PATH is set", 'test -n "$NIX_PATH"'),
+        # What VS Code's server needs first: a loader at the FHS path that finds libstdc++ by name.
+        (
+            "an FHS loader finds libstdc++ (VS Code's server can start)",
+            "l=/lib64/ld-linux-x86-64.so.2; [ -e $l ] || l=/lib/ld-linux-aarch64.so.1; "
+            '$l --preload "libstdc++.so.6 libgcc_s.so.1" "$(readlink -f /bin/sh)" -c :',
+        ),
     ]
     lines = [
         "#!/bin/sh",
         f"# Checks for the {template.id} Template, run inside a container made from it.",
         "failed=0",
         'check() { if sh -c "$2"; then echo "ok: $1"; else echo "FAILED: $1"; failed=1; fi; }',
-        *(f"check {json.dumps(label)} {json.dumps(command)}" for label, command in checks),
+        *(f"check {shlex.quote(label)} {shlex.quote(command)}" for label, command in checks),
         'exit "$failed"',
     ]
     return "\n".join(lines) + "\n"

@@ -65,7 +65,7 @@ def test_template_applies_starts_and_passes_its_checks(
     script = (ROOT / "templates" / "test" / template_id / "test.sh").read_text()
     checks = devcontainer.exec(tmp_path, "sh", "-c", script)
     assert checks.returncode == 0, checks.stdout + checks.stderr
-    assert checks.stdout.count("ok: ") == 4
+    assert checks.stdout.count("ok: ") == 5
 
 
 def test_flake_template_applies_starts_and_passes_its_checks(
@@ -77,7 +77,10 @@ def test_flake_template_applies_starts_and_passes_its_checks(
     done = devcontainer.read_configuration(tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     configuration = last_json_line(done.stdout)["configuration"]
-    assert configuration["image"] == nix_images.multi
+    # Built, for the FHS loader step (the image option may be a store-only image such as nixos/nix).
+    assert configuration["build"]["dockerfile"] == "Dockerfile"
+    dockerfile = (tmp_path / ".devcontainer" / "Dockerfile").read_text()
+    assert f"FROM {nix_images.multi}\n" in dockerfile
     assert "mkhl.direnv" in configuration["customizations"]["vscode"]["extensions"]
     assert configuration["postCreateCommand"] == "bash .devcontainer/post-create.sh"
     # Its post-create step fetches direnv and the flake's inputs from the network, which this machine
