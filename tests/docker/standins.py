@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -448,6 +449,29 @@ def build_standin(recipe: StandinRecipe, workdir: Path, env: Mapping[str, str]) 
     return time.monotonic() - started
 
 
+@contextlib.contextmanager
+def build_lock(recipe: StandinRecipe) -> Iterator[None]:
+    """One builder per recipe on this machine: concurrent sessions wait for it instead of running
+    the same mmdebstrap under QEMU side by side (minutes each, all slower together)."""
+    path = seed_base().parent / "locks" / f"{recipe.name}-{recipe.cache_tag}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_standin_once(recipe: StandinRecipe, workdir: Path, env: Mapping[str, str]) -> tuple[str, float]:
+    """Build under the recipe's lock, unless another session built it meanwhile: (how, seconds)."""
+    started = time.monotonic()
+    with build_lock(recipe):
+        if image_exists(recipe.cache_ref, env):
+            return "waited for another session", time.monotonic() - started
+        return "built", build_standin(recipe, workdir, env)
+
+
 def build_storeonly_rootfs(
     recipe: StandinRecipe, build_dir: Path, rootfs: Path, env: Mapping[str, str]
 ) -> None:
@@ -529,7 +553,7 @@ def ensure_standins(
     """Make every recipe's image present in the engine under its cache ref, concurrently.
 
     Missing ones are pulled from the registry when it was seeded with them, built otherwise.
-    Returns {recipe: ("built" | "pulled", seconds)} for what was missing.
+    Returns {recipe: ("built" | "pulled" | "waited for another session", seconds)} for what was missing.
     """
     missing = [r for r in recipes if not image_exists(r.cache_ref, env)]
     if not missing:
@@ -543,10 +567,12 @@ def ensure_standins(
     # The slowest (arm64 under QEMU) first, so it starts at once.
     to_build.sort(key=lambda r: r.arch != "arm64")
     with ThreadPoolExecutor(max_workers=len(missing)) as pool:
-        futures = {r: ("built", pool.submit(build_standin, r, workdir, env)) for r in to_build}
+        built = {r: pool.submit(build_standin_once, r, workdir, env) for r in to_build}
+        pulled = {}
         if registry is not None:
-            futures |= {r: ("pulled", pool.submit(pull_standin, r, registry, env)) for r in to_pull}
-        done = {r: (how, f.result()) for r, (how, f) in futures.items()}
+            pulled = {r: pool.submit(pull_standin, r, registry, env) for r in to_pull}
+        done = {r: f.result() for r, f in built.items()}
+        done |= {r: ("pulled", f.result()) for r, f in pulled.items()}
     ensure_guards(recipes, env)
     return done
 

@@ -15,8 +15,9 @@ test machines, so :func:`transform` rebuilds that shape from a Debian trixie roo
 2. ``/usr/bin`` and ``/usr/sbin`` move into ``<store path of their package>/bin`` (``/sbin``) and a
    profile is made as ``docker.nix`` does: ``/nix/var/nix/profiles/default -> default-1-link ->
    /nix/store/<hash>-user-environment`` whose ``bin/`` and ``sbin/`` hold symlinks to them, and
-   ``/root/.nix-profile -> /nix/var/nix/profiles/default``. The only FHS entries left are ``/bin/sh``
-   (the store bash) and ``/usr/bin/env`` (the store coreutils ``env``).
+   ``/root/.nix-profile -> /nix/var/nix/profiles/default``; the profile's ``sh`` is bash, as in
+   nixpkgs (Debian's dash stays in its store path). The only FHS entries left are ``/bin/sh`` (the
+   store bash) and ``/usr/bin/env`` (the store coreutils ``env``).
 3. Every ELF executable and shared object (``/usr/lib/git-core``, ``/usr/libexec``... included) gets,
    with patchelf >= 0.18, the store loader as interpreter (when it has one) and an RPATH (forced, not
    RUNPATH: a library's own RUNPATH would hide the executable's) made of the store lib dirs its
@@ -651,6 +652,9 @@ def transform(
         link = env_root / entry
         link.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(target, link)
+    # nixpkgs' bash provides the profile's sh (Debian's is dash): `docker exec … sh -c` gets bash.
+    (env_root / "bin" / "sh").unlink(missing_ok=True)
+    os.symlink(f"{bash}/bin/bash", env_root / "bin" / "sh")
     (env_root / "manifest.nix").write_text("[ ]\n")
     profiles = host(root, "/nix/var/nix/profiles")
     profiles.mkdir(parents=True, exist_ok=True)
