@@ -13,8 +13,11 @@ The rules live here so that ``init``, ``validate``, the Feature and ``bootstrap`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from devnix.errors import UsageError
 
 DEFAULT_NIX_PATH = "nixpkgs=channel:nixos-unstable"
 
@@ -37,6 +40,33 @@ class NixOptions:
     trusted_users: tuple[str, ...] = ()
     substituters: tuple[str, ...] = ()
     trusted_public_keys: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Each value becomes one word of a nix.conf line: whitespace would add words, a newline a
+        # setting of its own, and '#' starts a comment anywhere on a line.
+        for flag, values in (
+            ("--extra-platform", self.extra_platforms),
+            ("--trusted-user", self.trusted_users),
+            ("--substituter", self.substituters),
+            ("--trusted-public-key", self.trusted_public_keys),
+        ):
+            for value in values:
+                if not value or _UNSAFE.search(value):
+                    raise UsageError(
+                        f"{flag} {value!r} cannot go into nix.conf: it must be one word without spaces, "
+                        "newlines or '#'",
+                        hint=f"give each value to its own {flag}",
+                    )
+        for system in self.extra_platforms:
+            if not _SYSTEM.match(system):
+                raise UsageError(
+                    f"--extra-platform {system!r} is not a Nix system",
+                    hint="a Nix system is <cpu>-<os>, such as aarch64-linux or x86_64-linux",
+                )
+
+
+_UNSAFE = re.compile(r"[\s#\x00-\x1f\x7f]")
+_SYSTEM = re.compile(r"^[a-z0-9_]+-[a-z0-9_]+$")
 
 
 def settings(options: NixOptions, *, emulated: bool) -> list[Setting]:

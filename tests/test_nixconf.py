@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import pytest
+
+from devnix.errors import UsageError
 from devnix.nixconf import NixOptions, filter_syscalls_off, flakes_enabled, parse, settings
 
 
@@ -42,3 +45,32 @@ def test_parse_reads_what_settings_render() -> None:
     assert flakes_enabled(values)
     assert not filter_syscalls_off(parse("filter-syscalls = true\n"))
     assert not flakes_enabled(parse("experimental-features = nix-command\n"))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"trusted_users": ("root\nsandbox = true",)},
+        {"trusted_users": ("alice bob",)},
+        {"substituters": ("https://cache.example#frag",)},
+        {"trusted_public_keys": ("",)},
+        {"extra_platforms": ("not a system",)},
+        {"extra_platforms": ("aarch64",)},
+        {"extra_platforms": ("Aarch64-Linux",)},
+    ],
+)
+def test_values_that_would_break_nix_conf_are_refused(options: dict[str, tuple[str, ...]]) -> None:
+    with pytest.raises(UsageError):
+        NixOptions(**options)  # type: ignore[arg-type]
+
+
+def test_ordinary_values_pass_and_land_as_one_word_each() -> None:
+    options = NixOptions(
+        extra_platforms=("aarch64-linux", "x86_64-darwin"),
+        trusted_users=("root", "@wheel"),
+        substituters=("https://cache.example.org",),
+        trusted_public_keys=("cache.example.org-1:AbC+/=",),
+    )
+    values = {s.key: s.value for s in settings(options, emulated=False)}
+    assert values["extra-platforms"] == "aarch64-linux x86_64-darwin"
+    assert values["trusted-users"] == "root @wheel"
