@@ -429,7 +429,7 @@ def build_standin(recipe: StandinRecipe, workdir: Path, env: Mapping[str, str]) 
         if recipe.kind == "storeonly":
             build_storeonly_rootfs(recipe, build_dir, rootfs, env)
         else:
-            run(recipe.mmdebstrap_args(rootfs), env=env, timeout=1200)
+            run(recipe.mmdebstrap_args(rootfs), env=env, timeout=2400)
         (build_dir / "Dockerfile").write_text(recipe.dockerfile)
         run(
             [
@@ -475,10 +475,17 @@ def build_standin_once(recipe: StandinRecipe, workdir: Path, env: Mapping[str, s
 def build_storeonly_rootfs(
     recipe: StandinRecipe, build_dir: Path, rootfs: Path, env: Mapping[str, str]
 ) -> None:
-    """mmdebstrap into a directory, reshape it like nixos/nix, tar it (numeric owners kept)."""
+    """mmdebstrap, unpack, reshape like nixos/nix, tar again (numeric owners kept)."""
     tree = build_dir / "rootfs"
+    debian = build_dir / "debian.tar"
     try:
-        run(recipe.mmdebstrap_args(tree), env=env, timeout=1200)
+        # mmdebstrap writes a tar, not the directory: it mounts /proc, /sys, /dev/pts inside the tree
+        # it builds, and a killed build would leave those mounted in our (pytest's) folder.
+        # arm64 runs under QEMU: ~2 min alone, far longer while other sessions build too.
+        run(recipe.mmdebstrap_args(debian), env=env, timeout=2400)
+        tree.mkdir()
+        run(["tar", "--numeric-owner", "-xpf", str(debian), "-C", str(tree)], env=env, timeout=600)
+        debian.unlink()
         layout = storeonly.transform(tree, recipe.arch, patchelf=patchelf_version())
         # Made valid in Nix's database by the Dockerfile's RUN (the image's own nix-store).
         (tree / "nix" / ".reginfo").write_text(layout.register_lines())

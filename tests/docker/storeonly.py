@@ -48,10 +48,17 @@ Deviations from ``nixos/nix`` that remain, on purpose or because Debian's progra
   name, in Nix's base-32 alphabet), and ``register_lines`` gives what ``nix-store --register-validity``
   needs to make them valid in Nix's database.
 - The user environment has an empty ``manifest.nix`` (``nix-env -q`` lists nothing).
+- The loader keeps Debian's four built-in search dirs (their number is compiled in): its store lib
+  dir and three ``/`` fillers, where nixpkgs' has the store lib dir only. ``/`` holds no libraries,
+  so the search is the same. ``--help`` says "(libraries located via /.no-ld.so.cache)", a file that
+  does not exist; the store lib dir is one NUL-terminated string ``<glibc>/lib/`` in the binary
+  (twice), with its length compiled in, as in nixpkgs' loader, so a fix that rewrites that string in
+  a copy of the loader (same length) behaves as it would on the real image.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import posixpath
@@ -672,7 +679,30 @@ def transform(
     layout.patched = patch_all(root, layout, patchelf, workers)
 
     write_nix_config(root)
+    canonicalise_store(root)
     return layout
+
+
+def canonicalise_store(root: Path) -> None:
+    """Give the store the metadata Nix gives it (mtime 1, modes 0444/0555, owned by root).
+
+    ``nix-store --register-validity`` (the Dockerfile's RUN) canonicalises every registered path; a
+    path already canonical is left alone, so the RUN layer holds the database only instead of a
+    second copy of the whole store.
+    """
+    for dirpath, dirnames, filenames in os.walk(host(root, STORE), topdown=False):
+        if os.path.samefile(dirpath, host(root, STORE)):
+            continue  # /nix/store itself: Nix makes it root:nixbld 1775 when it starts
+        for name in [*filenames, *dirnames]:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if not stat.S_ISLNK(st.st_mode):
+                os.chmod(path, 0o555 if st.st_mode & stat.S_IXUSR else 0o444)
+            os.lchown(path, 0, 0)
+            os.utime(path, (1, 1), follow_symlinks=False)
+        os.chmod(dirpath, 0o555)
+        os.lchown(dirpath, 0, 0)
+        os.utime(dirpath, (1, 1))
 
 
 def soname_dirs(root: Path, layout: StoreLayout) -> dict[str, str]:
@@ -784,5 +814,17 @@ def dockerfile() -> str:
 
 
 def module_digest() -> str:
-    """Hash of this module's source: part of the recipe hash, so any change here rebuilds the image."""
-    return hashlib.sha256(Path(__file__).read_bytes() + str(TRANSFORM_VERSION).encode()).hexdigest()[:16]
+    """Hash of this module's code: part of the recipe hash, so a change here rebuilds the image.
+
+    Taken over the syntax tree without docstrings (comments are not in it either): editing the
+    documentation does not cost a rebuild (arm64 under QEMU takes minutes).
+    """
+    tree = ast.parse(Path(__file__).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            value = first.value if isinstance(first, ast.Expr) else None
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    text = ast.dump(tree) + str(TRANSFORM_VERSION)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
