@@ -15,11 +15,12 @@ from devnix.commands import validate as validate_command
 SCHEMAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas"
 pytestmark = pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"no {SCHEMAS}")
 
-GOOD = '{\n\t// Nix\n\t"image": "nixos/nix:latest",\n\t"remoteUser": "root",\n}\n'
-UNKNOWN = '{\n\t"image": "nixos/nix:latest",\n\t"remoteUsr": "root"\n}\n'
+# A Debian-based image (not store-only), so that only the finding a test is about shows up.
+GOOD = '{\n\t// Nix\n\t"image": "mcr.microsoft.com/devcontainers/base:bookworm",\n\t"remoteUser": "root",\n}\n'
+UNKNOWN = '{\n\t"image": "mcr.microsoft.com/devcontainers/base:bookworm",\n\t"remoteUsr": "root"\n}\n'
 NESTED = '{\n\t"build": {\n\t\t"dockerfile": 1\n\t}\n}\n'
-BROKEN = '{\n\t"image": "nixos/nix:latest"\n\t"remoteUser": "root"\n}\n'
-FLAKES = '{\n\t"image": "nixos/nix:latest",\n\t"postCreateCommand": "nix develop -c true"\n}\n'
+BROKEN = '{\n\t"image": "mcr.microsoft.com/devcontainers/base:bookworm"\n\t"remoteUser": "root"\n}\n'
+FLAKES = '{\n\t"image": "mcr.microsoft.com/devcontainers/base:bookworm",\n\t"postCreateCommand": "nix develop -c true"\n}\n'
 
 
 @pytest.fixture(autouse=True)
@@ -150,3 +151,10 @@ def test_the_engine_is_asked_when_no_platform_is_given(
         shutil.rmtree(folder, ignore_errors=True)
     assert "filter-syscalls-native" in rules["dockerd-amd64.version.json"]
     assert "filter-syscalls-native" not in rules["docker-desktop-apple-silicon.version.json"]
+
+
+def test_a_store_only_image_without_the_loader_step_is_a_warning(tmp_path: Path) -> None:
+    path = project(tmp_path, '{\n\t"image": "nixos/nix:latest"\n}\n')
+    code, output = run(str(path))
+    assert code == 0  # a warning: the config is valid, VS Code just cannot attach to it
+    assert "[store-only-image]" in output and "VS Code's server cannot start" in output
