@@ -141,6 +141,11 @@ def find_config(directory: Path, name: str | None = None) -> ConfigFile:
         candidates = list(CONFIG_CANDIDATES)
     for candidate in candidates:
         path = directory / candidate
+        if not path.resolve().is_relative_to(directory.resolve()):
+            raise UsageError(
+                f"--config {name} is outside the project {directory}; devnix edits only files in the project",
+                hint="name a config under .devcontainer/, or run devnix in the folder that holds it",
+            )
         if path.is_file():
             relative = path.relative_to(directory)
             parent = PurePosixPath(relative.parent.as_posix())

@@ -48,3 +48,33 @@ def test_unwritable_target_is_a_clean_error(tmp_path: Path) -> None:
 def test_executable_files_get_the_x_bit(tmp_path: Path) -> None:
     write_all(tmp_path, {"run.sh": "#!/bin/sh\n"}, force=False, executable=("run.sh",))
     assert (tmp_path / "run.sh").stat().st_mode & 0o111
+
+
+def test_a_symlinked_file_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+    real = tmp_path / "shared" / "devcontainer.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "project" / "devcontainer.json"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    write_all(tmp_path / "project", {"devcontainer.json": "new"}, force=True)
+    assert link.is_symlink() and real.read_text() == "new"
+
+
+def test_a_dangling_symlink_counts_as_an_existing_file(tmp_path: Path) -> None:
+    (tmp_path / "nix.conf").symlink_to(tmp_path / "elsewhere.conf")
+    with pytest.raises(WouldOverwriteError):
+        write_all(tmp_path, {"nix.conf": "x"}, force=False)
+    assert (tmp_path / "nix.conf").is_symlink()
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_folders_and_special_files_are_refused_not_replaced(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "nix.conf"
+    if kind == "folder":
+        target.mkdir()
+    else:
+        os.mkfifo(target)
+    with pytest.raises(FileSystemError, match="devnix writes only regular files"):
+        write_all(tmp_path, {"nix.conf": "x"}, force=True)
+    assert target.is_dir() if kind == "folder" else target.is_fifo()

@@ -11,7 +11,7 @@ from typing import Any
 from devnix import engine, images, platforms, registry
 from devnix.errors import EngineError, FileSystemError, RegistryError, UsageError
 from devnix.fhsloader import SCRIPT_NAME
-from devnix.fs import write_all
+from devnix.fs import target_of, write_all
 from devnix.images import Filesystem, ImageRef
 from devnix.nixconf import NixOptions
 from devnix.plan import Facts, Known, Plan, Source, decide
@@ -209,11 +209,16 @@ def _merge(
         relative = Path(os.path.relpath(other, directory)).as_posix()
         changes[relative], old_texts[relative] = new, old
     for path, text in wanted.items():
-        target = directory / path
+        target = target_of(directory / path)  # refuses a folder or a FIFO there, follows a symlink
         if not target.exists():
             changes[path] = text
             continue
-        current = target.read_text("utf-8", errors="replace")
+        try:
+            current = target.read_text("utf-8", errors="replace")
+        except OSError as error:
+            raise FileSystemError(
+                f"cannot read {directory / path}: {error.strerror or error}", hint="check its permissions"
+            ) from None
         old_texts[path] = current
         if current == text:
             continue

@@ -314,3 +314,25 @@ def test_top_level_help_lists_every_command_without_building_them() -> None:
     unknown = runner.invoke(app, ["frobnicate"])
     assert unknown.exit_code == 2
     assert "No such command" in unknown.output
+
+
+def test_merge_refuses_a_nix_conf_that_is_a_folder_and_a_config_outside_the_project(
+    amd64_engine: None, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    folder = project / ".devcontainer"
+    folder.mkdir(parents=True)
+    (folder / "devcontainer.json").write_text(MINE)
+    (folder / "nix.conf").mkdir()
+    args = ["init", str(project), "--merge", "--image", UNREACHABLE, "--platform", "linux/amd64"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 6, refused.output
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    assert "is a folder" in refused.stderr
+    assert (folder / "devcontainer.json").read_text() == MINE
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(MINE)
+    escaped = runner.invoke(app, [*args[:3], "--merge", "--config", "../elsewhere.json"])
+    assert escaped.exit_code == 2, escaped.output
+    assert "outside the project" in escaped.stderr
+    assert outside.read_text() == MINE

@@ -16,11 +16,11 @@ SCHEMAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas"
 pytestmark = pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"no {SCHEMAS}")
 
 # A Debian-based image (not store-only), so that only the finding a test is about shows up.
-GOOD = '{\n\t// Nix\n\t"image": "mcr.microsoft.com/devcontainers/base:bookworm",\n\t"remoteUser": "root",\n}\n'
-UNKNOWN = '{\n\t"image": "mcr.microsoft.com/devcontainers/base:bookworm",\n\t"remoteUsr": "root"\n}\n'
+GOOD = '{\n\t// Nix\n\t"image": "debian:bookworm",\n\t"remoteUser": "root",\n}\n'
+UNKNOWN = '{\n\t"image": "debian:bookworm",\n\t"remoteUsr": "root"\n}\n'
 NESTED = '{\n\t"build": {\n\t\t"dockerfile": 1\n\t}\n}\n'
-BROKEN = '{\n\t"image": "mcr.microsoft.com/devcontainers/base:bookworm"\n\t"remoteUser": "root"\n}\n'
-FLAKES = '{\n\t"image": "mcr.microsoft.com/devcontainers/base:bookworm",\n\t"postCreateCommand": "nix develop -c true"\n}\n'
+BROKEN = '{\n\t"image": "debian:bookworm"\n\t"remoteUser": "root"\n}\n'
+FLAKES = '{\n\t"image": "debian:bookworm",\n\t"postCreateCommand": "nix develop -c true"\n}\n'
 
 
 @pytest.fixture(autouse=True)
