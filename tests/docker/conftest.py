@@ -223,11 +223,12 @@ def standin_images(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
     """Every stand-in image present in the engine: {"nix/amd64": cached ref, "nix/arm64": ...,
-    "debian/amd64": ...}.
+    "debian/amd64": ..., "nixos/amd64": ..., "nixos/arm64": ...}.
 
     A warm machine finds them by their recipe-hash tags. A missing one is pulled back from the
     registry when the registry seed has it (seconds), else built: all at once, arm64 under QEMU
-    being the long pole (~2 min). The built images stay cached in the engine on purpose; the rootfs
+    being the long pole (~2 min for nix, ~5 min for nixos; one builder per recipe on the machine,
+    other sessions wait for it). The built images stay cached in the engine on purpose; the rootfs
     build dirs are deleted.
     """
     workdir = tmp_path_factory.mktemp("standin-build")
