@@ -293,6 +293,8 @@ def test_merge_adds_without_deleting() -> None:
 def test_replace_member_keeps_its_place_comments_and_comma() -> None:
     text = '{\n  // the image\n  "image": "a", /* after */\n  "x": 1\n}\n'
     out = jsonc.replace_member(text, ("image",), "build", {"dockerfile": "Dockerfile"})
-    assert out == '{\n  // the image\n  "build": {\n    "dockerfile": "Dockerfile"\n  }, /* after */\n  "x": 1\n}\n'
+    wanted = '{\n  // the image\n  "build": {\n    "dockerfile": "Dockerfile"\n  }, /* after */\n'
+    wanted += '  "x": 1\n}\n'
+    assert out == wanted
     with pytest.raises(jsonc.JsoncEditError):
         jsonc.replace_member(text, ("missing",), "build", 1)
