@@ -435,7 +435,8 @@ def test_cli_usage_errors(tmp_path: Path, args: list[str], message: str) -> None
     result = runner.invoke(app, ["publish", *args])
     assert result.exit_code == 2, result.output
     assert message in result.stderr
-    assert result.stderr.startswith("devnix: error: ") and "Traceback" not in result.output
+    assert result.stderr.startswith("devnix: error: ")
+    assert isinstance(result.exception, SystemExit)  # handled: an exit code, not an uncaught error
 
 
 def test_cli_metadata_error_is_one_line(tmp_path: Path) -> None:
