@@ -36,6 +36,7 @@ import bisect
 import gc
 import json
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -502,8 +503,15 @@ def _fast_read(body: str) -> Any:
 
 
 def read_file(path: Path) -> str:
-    """Read a UTF-8 file as text, keeping a BOM (so writing back is exact); clean errors only."""
+    """Read a UTF-8 file as text, keeping a BOM (so writing back is exact); clean errors only.
+
+    Only regular files: opening a FIFO would wait for a writer forever, a device may never end.
+    """
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise FileSystemError(
+                f"{path} is not a regular file", hint="point devnix at a devcontainer.json file"
+            )
         data = path.read_bytes()
     except OSError as error:
         raise FileSystemError(

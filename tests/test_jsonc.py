@@ -298,3 +298,14 @@ def test_replace_member_keeps_its_place_comments_and_comma() -> None:
     assert out == wanted
     with pytest.raises(jsonc.JsoncEditError):
         jsonc.replace_member(text, ("missing",), "build", 1)
+
+
+def test_a_fifo_is_refused_at_once_instead_of_read(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "devcontainer.json"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(FileSystemError, match="not a regular file"):
+        jsonc.read_file(fifo)
+    assert time.monotonic() - started < 5
