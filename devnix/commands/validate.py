@@ -59,6 +59,7 @@ class ValidateResult:
     file: Path
     findings: list[Finding] = field(default_factory=list)
     schema_dir: Path | None = None
+    schema_skipped: str | None = None  # why the schema step did not run (no network, no cached copy)
 
     @property
     def exit_code(self) -> int:
@@ -72,6 +73,7 @@ class ValidateResult:
             "valid": self.exit_code == 0,
             "exit_code": self.exit_code,
             "schema_dir": None if self.schema_dir is None else str(self.schema_dir),
+            "schema_skipped": self.schema_skipped,
             "findings": [finding.to_json() for finding in self.findings],
         }
 
@@ -206,10 +208,15 @@ def run(options: ValidateOptions) -> ValidateResult:
     except jsonc.JsoncSyntaxError as error:
         result.findings.append(Finding(shown, error.line, error.column, "syntax", error.reason))
         return result
-    result.schema_dir = schema.locate(options.schema_dir)
-    for problem in schema.check(document.value, result.schema_dir):
-        line, column = document.locate(problem.path)
-        result.findings.append(Finding(shown, line, column, "schema", problem.message, problem.path))
+    try:
+        result.schema_dir = schema.locate(options.schema_dir)
+    except schema.SchemaUnavailableError as error:
+        # Offline with no cached copy: the syntax and Nix checks still run; the skip is said, not hidden.
+        result.schema_skipped = f"{error.message}; {error.hint}" if error.hint else error.message
+    if result.schema_dir is not None:
+        for problem in schema.check(document.value, result.schema_dir):
+            line, column = document.locate(problem.path)
+            result.findings.append(Finding(shown, line, column, "schema", problem.message, problem.path))
     engine_platform = options.engine_platform
     if engine_platform is None and options.ask_engine:
         engine_platform = _engine_platform()
@@ -229,9 +236,12 @@ def run(options: ValidateOptions) -> ValidateResult:
 
 def describe(result: ValidateResult) -> str:
     """Compiler-style lines: ``FILE:LINE:COL: <json path>: message``."""
+    skipped = []
+    if result.schema_skipped:
+        skipped.append(f"{result.file}: schema check skipped: {result.schema_skipped}")
     if not result.findings:
-        return f"{result.file}: ok"
-    lines = []
+        return "\n".join([*skipped, f"{result.file}: ok"])
+    lines = skipped
     for f in result.findings:
         where = f"{f.file}:{f.line}:{f.column}:"
         if f.kind == "syntax":
