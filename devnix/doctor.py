@@ -97,6 +97,7 @@ class EndpointFacts:
     resolved: str | None = None  # the socket path with symlinks resolved, when it is a local socket
     context_also: str | None = None  # a context that DOCKER_HOST overrides
     error: str | None = None  # endpoint() itself failed (a selected context without an endpoint)
+    error_hint: str | None = None  # what to do about that failure (it is about configuration)
 
 
 @dataclass(frozen=True)
@@ -660,7 +661,9 @@ def _unreachable_report(facts: Facts) -> Report:
     )
     if kind is not None:
         message += f" (it looks like {kind.display_name})"
-    check = Check("endpoint", Status.FAIL, message, start_hint(kind, endpoint, facts.host_os, reason))
+    # A configuration that names no usable engine has its own remedy; starting an engine is not it.
+    hint = endpoint.error_hint or start_hint(kind, endpoint, facts.host_os, reason)
+    check = Check("endpoint", Status.FAIL, message, hint)
     summary = EngineSummary(None, None, kind, None, endpoint.context, endpoint.host)
     return Report(summary, facts.host_os, facts.host_arch, dict.fromkeys(SUPPORTED), (check,))
 

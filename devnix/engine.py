@@ -69,7 +69,8 @@ def endpoint() -> Endpoint:
     """Find the engine the Docker CLI would talk to."""
     host = os.environ.get("DOCKER_HOST")
     if host:
-        return Endpoint(host, os.environ.get("DOCKER_CONTEXT", "default"), "DOCKER_HOST")
+        context = os.environ.get("DOCKER_CONTEXT", "default")
+        return Endpoint(_checked_host(host, "DOCKER_HOST"), context, "DOCKER_HOST")
     config_dir = _docker_config_dir()
     name = os.environ.get("DOCKER_CONTEXT")
     if not name:
@@ -77,6 +78,11 @@ def endpoint() -> Endpoint:
             name = json.loads((config_dir / "config.json").read_text("utf-8")).get("currentContext")
         except (OSError, ValueError, AttributeError):
             name = None
+        if name is not None and not isinstance(name, str):
+            raise EngineError(
+                f"{config_dir / 'config.json'}: currentContext is {name!r}, not a context name",
+                hint="fix it, or run `docker context use default`",
+            )
     if name and name != "default":
         meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
         try:
@@ -86,8 +92,29 @@ def endpoint() -> Endpoint:
                 f"the Docker context {name!r} is selected but has no readable endpoint",
                 hint="run `docker context use default` or `docker context ls`",
             ) from None
-        return Endpoint(str(found), name, "context")
+        return Endpoint(_checked_host(str(found), f"the Docker context {name!r}"), name, "context")
     return Endpoint(DEFAULT_HOST, "default", "default")
+
+
+_SCHEMES = ("unix", "tcp", "http", "https", "ssh", "npipe")
+
+
+def _checked_host(host: str, origin: str) -> str:
+    """An engine address that the clients can use, or one clear line about it."""
+    try:
+        parts = urlsplit(host)
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError as error:
+        raise EngineError(
+            f"{origin} is {host!r}, which is not an address: {error}",
+            hint="it looks like unix:///var/run/docker.sock or tcp://HOST:2375",
+        ) from None
+    if parts.scheme not in _SCHEMES:
+        raise EngineError(
+            f"{origin} is {host!r}: devnix knows {', '.join(s + '://' for s in _SCHEMES)} addresses",
+            hint="it looks like unix:///var/run/docker.sock or tcp://HOST:2375",
+        )
+    return host
 
 
 class _UnixConnection:

@@ -118,23 +118,26 @@ def credentials_for(registry: str) -> Credentials | None:
     if not isinstance(config, dict):
         return None
     keys = _config_keys(registry)
-    helpers = config.get("credHelpers") or {}
+    # A hand-edited config may hold anything: only the shapes the Docker CLI writes are used.
+    helpers = config.get("credHelpers")
+    helpers = helpers if isinstance(helpers, dict) else {}
     for key in keys:
-        if key in helpers:
-            return _from_helper(str(helpers[key]), key)
-    auths = config.get("auths") or {}
+        if isinstance(helpers.get(key), str):
+            return _from_helper(helpers[key], key)
+    auths = config.get("auths")
+    auths = auths if isinstance(auths, dict) else {}
     for key in keys:
         entry = auths.get(key)
-        if isinstance(entry, dict) and entry.get("auth"):
+        if isinstance(entry, dict) and isinstance(entry.get("auth"), str) and entry["auth"]:
             try:
                 username, _, secret = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
             except (ValueError, UnicodeDecodeError):
                 return None
             return Credentials(username, secret)
     store = config.get("credsStore")
-    if store:
+    if isinstance(store, str) and store:
         for key in keys:
-            found = _from_helper(str(store), key)
+            found = _from_helper(store, key)
             if found:
                 return found
     return None

@@ -179,7 +179,7 @@ def _endpoint() -> EndpointFacts:
     try:
         where = engine.endpoint()
     except EngineError as error:
-        return EndpointFacts("", "?", "context", error=error.message)
+        return EndpointFacts("", "?", "context", error=error.message, error_hint=error.hint)
     resolved = None
     parts = urlsplit(where.host)
     if parts.scheme == "unix":
@@ -198,7 +198,7 @@ def _current_context() -> str | None:
         value = json.loads(config.read_text("utf-8")).get("currentContext")
     except (OSError, ValueError, AttributeError):
         return None
-    return str(value) if value else None
+    return value if isinstance(value, str) and value else None
 
 
 # --- probes -------------------------------------------------------------------------------------------
