@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,9 @@ def platform_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return {key: config[key] for key in _PLATFORM_FIELDS if config.get(key)}
 
 
+_DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
+
+
 def entries_of_index(index: Mapping[str, Any], source: str) -> list[Entry]:
     """The children of an index as entries (malformed descriptors are refused, not skipped)."""
     entries: list[Entry] = []
@@ -134,6 +138,8 @@ def entries_of_index(index: Mapping[str, Any], source: str) -> list[Entry]:
             raise UsageError(f"{source} has an index entry without mediaType, digest and size") from None
         platform = raw.get("platform")
         annotations = raw.get("annotations") or {}
+        if not isinstance(annotations, dict) or not _DIGEST.match(digest):
+            raise UsageError(f"{source} has an index entry with a malformed digest or annotations")
         entries.append(
             Entry(
                 media_type=media_type,
@@ -244,7 +250,12 @@ class Index:
 
     @property
     def json(self) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads(self.body)
+        try:
+            value = json.loads(self.body)
+        except ValueError:
+            raise UsageError("a manifest that is not JSON") from None
+        if not isinstance(value, dict):
+            raise UsageError("a manifest that is not a JSON object")
         return value
 
 

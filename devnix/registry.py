@@ -75,7 +75,10 @@ class Manifest:
 
     @property
     def json(self) -> dict[str, Any]:
-        value = json.loads(self.body)
+        try:
+            value = json.loads(self.body)
+        except ValueError:
+            raise RegistryError("the registry returned a manifest that is not JSON") from None
         if not isinstance(value, dict):
             raise RegistryError("the registry returned a manifest that is not a JSON object")
         return value
@@ -382,8 +385,15 @@ class Client:
         media_type = (response.header("content-type") or "").split(";")[0].strip()
         if media_type not in INDEX_TYPES + MANIFEST_TYPES:
             media_type = _sniff_media_type(response.body) or media_type
-        digest = response.header("docker-content-digest") or sha256_digest(response.body)
-        return Manifest(media_type, digest, response.body)
+        digest = sha256_digest(response.body)
+        if reference.startswith("sha256:") and digest != reference:
+            # Content addressing is the whole point of a digest: bytes that do not hash to it are
+            # not that manifest, whatever the registry (or a proxy on the way) says.
+            raise RegistryError(
+                f"{self.registry}/{repository}@{reference} came back with content whose digest is {digest}",
+                hint="the registry or a proxy altered it; try again, or report it to the registry",
+            )
+        return Manifest(media_type, response.header("docker-content-digest") or digest, response.body)
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         found = self.find_manifest(repository, reference)
@@ -568,7 +578,8 @@ def image_platforms(
 
 def _child_digest(index: Mapping[str, Any], wanted: Platform) -> str | None:
     """The digest of the index entry that runs as ``wanted``."""
-    for entry in index.get("manifests", []):
+    manifests = index.get("manifests")
+    for entry in manifests if isinstance(manifests, list) else ():
         if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
             continue
         found = platforms_of_index({"manifests": [entry]})
@@ -586,12 +597,18 @@ def _env_of(config: Mapping[str, Any]) -> tuple[str, ...]:
 def platforms_of_index(index: Mapping[str, Any]) -> tuple[Platform, ...]:
     """The runnable platforms of an index (attestation entries, ``unknown/unknown``, are skipped)."""
     found: list[Platform] = []
-    for entry in index.get("manifests", []):
-        platform = entry.get("platform") or {}
+    manifests = index.get("manifests")
+    for entry in manifests if isinstance(manifests, list) else ():
+        platform = entry.get("platform") if isinstance(entry, dict) else None
+        if not isinstance(platform, dict):
+            continue
         os_name, arch = platform.get("os", ""), platform.get("architecture", "")
+        if not isinstance(os_name, str) or not isinstance(arch, str):
+            continue
         if not os_name or not arch or "unknown" in (os_name, arch):
             continue
-        candidate = Platform(os_name, arch, platform.get("variant") or None)
+        variant = platform.get("variant")
+        candidate = Platform(os_name, arch, variant if isinstance(variant, str) and variant else None)
         if arch == "arm64" and candidate.variant == "v8":
             candidate = Platform(os_name, arch)
         if candidate not in found:
@@ -612,7 +629,13 @@ def _config_of(client: Client, ref: ImageRef, manifest: Manifest) -> dict[str, A
         digest = manifest.json["config"]["digest"]
     except (KeyError, TypeError):
         raise RegistryError(f"{ref} has a manifest without a config") from None
-    config = json.loads(client.get_blob(ref.repository, digest))
+    blob = client.get_blob(ref.repository, str(digest))
+    if str(digest).startswith("sha256:") and sha256_digest(blob) != digest:
+        raise RegistryError(f"{ref}'s config blob does not match its digest {digest}")
+    try:
+        config = json.loads(blob)
+    except ValueError:
+        raise RegistryError(f"{ref} has a config that is not JSON") from None
     if not isinstance(config, dict):
         raise RegistryError(f"{ref} has a config that is not a JSON object")
     return config

@@ -262,7 +262,7 @@ def _read_source(
                     hint="pass the inner index's tag or digest as a source instead",
                 )
             child = client.get_manifest(ref.repository, entry.digest)
-            summary = core.summarize_manifest(json.loads(child.body), f"{source}@{entry.digest}")
+            summary = core.summarize_manifest(child.json, f"{source}@{entry.digest}")
             children.append(Child(entry, ref, child.body, summary.blobs))
         return children
     if fetched.media_type not in MANIFEST_TYPES:
@@ -408,7 +408,7 @@ def inspect(options: InspectOptions) -> InspectResult:
                 if entry.media_type in MANIFEST_TYPES:
                     # Child manifests are small; their layer lists give each platform's image size.
                     child = client.get_manifest(ref.repository, entry.digest)
-                    summary = core.summarize_manifest(json.loads(child.body), f"{source}@{entry.digest}")
+                    summary = core.summarize_manifest(child.json, f"{source}@{entry.digest}")
                 items.append(InspectEntry(entry, summary))
         else:
             summary = core.summarize_manifest(fetched.json, source)
