@@ -52,42 +52,44 @@ def init(workspace: Path, *args: str) -> dict[str, Any]:
     return data
 
 
-def up_and_start_the_server(
-    devcontainer: DevcontainerCLI,
-    docker_client: Any,
-    vscode_server: VSCodeServer,
-    workspace: Path,
-    machine: str,
-    *up_args: str,
-) -> None:
-    """``devcontainer up``, the server installed and started as VS Code does, then Nix still works."""
-    up = devcontainer.up(workspace, *up_args)
-    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-    assert last_json_line(up.stdout)["outcome"] == "success"
-    uname = devcontainer.exec(workspace, "uname", "-m")
-    assert uname.stdout.strip() == machine, uname.stderr
+@dataclass
+class Attach:
+    """What VS Code does after ``devcontainer up``: install its server, start it; then Nix must work."""
 
-    node = vscode_server.install(find_devcontainer_container(docker_client, workspace))
-    started = devcontainer.exec(workspace, node, "-e", "console.log(process.version, process.arch)")
-    assert started.returncode == 0, f"VS Code's server did not start: {started.stdout}{started.stderr}"
-    version, arch = started.stdout.split()[-2:]
-    assert version.startswith("v22.") and arch == NODE_ARCH[machine], started.stdout
+    devcontainer: DevcontainerCLI
+    docker_client: Any
+    vscode_server: VSCodeServer
 
-    nix = devcontainer.exec(workspace, "nix", "--version")
-    assert nix.returncode == 0 and nix.stdout.startswith("nix (Nix) 2."), nix.stderr
-    build = devcontainer.exec(
-        workspace, "sh", "-c", f"cat $(nix-build --no-out-link --option substituters '' -E '{TRIVIAL}')"
-    )
-    assert build.returncode == 0, build.stderr[-3000:]
-    assert build.stdout.strip() == "built"
+    def up_and_start_the_server(self, workspace: Path, machine: str, *up_args: str) -> None:
+        devcontainer = self.devcontainer
+        up = devcontainer.up(workspace, *up_args)
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        assert last_json_line(up.stdout)["outcome"] == "success"
+        uname = devcontainer.exec(workspace, "uname", "-m")
+        assert uname.stdout.strip() == machine, uname.stderr
+
+        node = self.vscode_server.install(find_devcontainer_container(self.docker_client, workspace))
+        started = devcontainer.exec(workspace, node, "-e", "console.log(process.version, process.arch)")
+        assert started.returncode == 0, f"VS Code's server did not start: {started.stdout}{started.stderr}"
+        version, arch = started.stdout.split()[-2:]
+        assert version.startswith("v22.") and arch == NODE_ARCH[machine], started.stdout
+
+        nix = devcontainer.exec(workspace, "nix", "--version")
+        assert nix.returncode == 0 and nix.stdout.startswith("nix (Nix) 2."), nix.stderr
+        build = devcontainer.exec(
+            workspace, "sh", "-c", f"cat $(nix-build --no-out-link --option substituters '' -E '{TRIVIAL}')"
+        )
+        assert build.returncode == 0, build.stderr[-3000:]
+        assert build.stdout.strip() == "built"
+
+
+@pytest.fixture
+def attach(devcontainer: DevcontainerCLI, docker_client: Any, vscode_server: VSCodeServer) -> Attach:
+    return Attach(devcontainer, docker_client, vscode_server)
 
 
 def test_native_two_platform_image(
-    shape: Shape,
-    devcontainer: DevcontainerCLI,
-    docker_client: Any,
-    vscode_server: VSCodeServer,
-    tmp_path: Path,
+    shape: Shape, attach: Attach, tmp_path: Path
 ) -> None:
     data = init(tmp_path, "--image", shape.images.multi)
     assert data["emulated"] is False
@@ -99,32 +101,25 @@ def test_native_two_platform_image(
             True,
         )
     else:
-        assert data["filesystem"] in ("fhs", "unknown")
-    up_and_start_the_server(devcontainer, docker_client, vscode_server, tmp_path, "x86_64")
+        # Debian-shaped: its PATH names /usr/bin, so no loader step (the image has Debian's loader).
+        assert (data["filesystem"], data["fhs_loader"]) == ("fhs", False)
+    attach.up_and_start_the_server(tmp_path, "x86_64")
 
 
 def test_emulated_arm64(
-    shape: Shape,
-    devcontainer: DevcontainerCLI,
-    docker_client: Any,
-    vscode_server: VSCodeServer,
-    tmp_path: Path,
+    shape: Shape, attach: Attach, tmp_path: Path
 ) -> None:
     data = init(tmp_path, "--image", shape.images.multi, "--platform", "linux/arm64")
     assert data["emulated"] is True
-    up_and_start_the_server(devcontainer, docker_client, vscode_server, tmp_path, "aarch64")
+    attach.up_and_start_the_server(tmp_path, "aarch64")
 
 
 def test_dockerfile(
-    shape: Shape,
-    devcontainer: DevcontainerCLI,
-    docker_client: Any,
-    vscode_server: VSCodeServer,
-    tmp_path: Path,
+    shape: Shape, attach: Attach, tmp_path: Path
 ) -> None:
     data = init(tmp_path, "--image", shape.images.multi, "--dockerfile")
     assert ".devcontainer/Dockerfile" in data["files"]
-    up_and_start_the_server(devcontainer, docker_client, vscode_server, tmp_path, "x86_64")
+    attach.up_and_start_the_server(tmp_path, "x86_64")
 
 
 COMMENTED = """// The team's config: devnix must keep every comment.
@@ -138,13 +133,7 @@ COMMENTED = """// The team's config: devnix must keep every comment.
 """
 
 
-def test_merge_into_a_commented_config(
-    shape: Shape,
-    devcontainer: DevcontainerCLI,
-    docker_client: Any,
-    vscode_server: VSCodeServer,
-    tmp_path: Path,
-) -> None:
+def test_merge_into_a_commented_config(shape: Shape, attach: Attach, tmp_path: Path) -> None:
     config = tmp_path / ".devcontainer" / "devcontainer.json"
     config.parent.mkdir()
     config.write_text(COMMENTED)
@@ -152,24 +141,20 @@ def test_merge_into_a_commented_config(
     merged = config.read_text()
     for comment in ("// The team's config", "// our name", "/* the image we had */", "// for the server"):
         assert comment in merged
-    up_and_start_the_server(devcontainer, docker_client, vscode_server, tmp_path, "x86_64")
-    team = devcontainer.exec(tmp_path, "sh", "-c", 'printf %s "$TEAM"')
+    attach.up_and_start_the_server(tmp_path, "x86_64")
+    team = attach.devcontainer.exec(tmp_path, "sh", "-c", 'printf %s "$TEAM"')
     assert team.stdout == "yes"
 
 
 def test_without_the_step_the_store_only_image_fails_as_vs_code_does(
-    nixos_images: NixImages,
-    devcontainer: DevcontainerCLI,
-    docker_client: Any,
-    vscode_server: VSCodeServer,
-    tmp_path: Path,
+    nixos_images: NixImages, attach: Attach, tmp_path: Path
 ) -> None:
     # The control: the same stand-in, the loader step left out, reproduces the reported failure.
     init(tmp_path, "--image", nixos_images.multi, "--no-fhs-loader")
-    up = devcontainer.up(tmp_path)
+    up = attach.devcontainer.up(tmp_path)
     assert up.returncode == 0, up.stderr[-3000:]
-    node = vscode_server.install(find_devcontainer_container(docker_client, tmp_path))
-    started = devcontainer.exec(tmp_path, node, "-e", "1")
+    node = attach.vscode_server.install(find_devcontainer_container(attach.docker_client, tmp_path))
+    started = attach.devcontainer.exec(tmp_path, node, "-e", "1")
     assert started.returncode != 0
     assert "no such file or directory" in (started.stdout + started.stderr).lower()
 
@@ -195,12 +180,10 @@ def test_each_template(
     template_id: str,
     shape: Shape,
     published_templates: str,
-    devcontainer: DevcontainerCLI,
-    docker_client: Any,
-    vscode_server: VSCodeServer,
+    attach: Attach,
     tmp_path: Path,
 ) -> None:
-    applied = devcontainer.run(
+    applied = attach.devcontainer.run(
         "templates", "apply", "--workspace-folder", str(tmp_path),
         "--template-id", f"{published_templates}/{template_id}:1",
         "--template-args", json.dumps({"image": shape.images.multi}),
@@ -208,4 +191,4 @@ def test_each_template(
     assert applied.returncode == 0, applied.stderr[-2000:]
     # nix-flake's post-create fetches direnv from nixpkgs: no network here, so no lifecycle commands.
     extra = ("--skip-post-create",) if template_id == "nix-flake" else ()
-    up_and_start_the_server(devcontainer, docker_client, vscode_server, tmp_path, "x86_64", *extra)
+    attach.up_and_start_the_server(tmp_path, "x86_64", *extra)
