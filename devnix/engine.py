@@ -674,11 +674,35 @@ def start_container(container: str) -> None:
         raise EngineError(f"could not start container {container[:12]}: {_engine_message(None, data)}")
 
 
-def remove_container(container: str) -> None:
+def remove_container(container: str, *, timeout: float = 60.0) -> None:
     """Force-remove a container and its anonymous volumes; a container already gone is fine."""
-    status, data = _api_raw("DELETE", f"/containers/{container}?force=1&v=1", timeout=60.0)
+    status, data = _api_raw("DELETE", f"/containers/{container}?force=1&v=1", timeout=timeout)
     if status not in (204, 404, 409):  # 409: removal already in progress (auto-remove)
         raise EngineError(f"could not remove container {container[:12]}: {_engine_message(None, data)}")
+
+
+def remove_container_promptly(container: str, *, wait: float = 8.0) -> None:
+    """Force-remove a container, waiting at most ``wait`` seconds for a busy engine.
+
+    After a Ctrl-C the user wants the prompt back at once, and an engine busy with other containers
+    can take a minute to kill and remove one. Past ``wait``, a detached process (``devnix.reaper``)
+    goes on removing it after devnix exits; the engine usually finishes the first request anyway.
+    """
+    try:
+        remove_container(container, timeout=wait)
+    except EngineError as error:
+        if "does not answer" not in error.message and "timed out" not in error.message:
+            raise
+        import subprocess
+        import sys
+
+        subprocess.Popen(
+            [sys.executable, "-m", "devnix.reaper", container],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # outlives devnix, and no Ctrl-C of the terminal reaches it
+        )
 
 
 def containers_with_label(label: str, *, timeout: float = QUICK_TIMEOUT) -> list[dict[str, Any]]:

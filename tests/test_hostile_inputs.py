@@ -109,3 +109,35 @@ def test_values_that_would_break_nix_conf_are_refused_by_init(flag: str, value: 
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert "cannot go into nix.conf" in result.stderr or "is not a Nix system" in result.stderr
     assert not (tmp_path / ".devcontainer").exists()
+
+
+def test_a_slow_engine_hands_the_builders_removal_to_a_detached_reaper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+
+    from devnix import engine
+    from devnix.errors import EngineError
+
+    def slow(container: str, *, timeout: float = 60.0) -> None:
+        assert timeout <= 10  # the prompt comes back within seconds of a Ctrl-C
+        raise EngineError("the Docker engine at unix:///x (the default socket) does not answer: timed out")
+
+    started: list[list[str]] = []
+
+    class Recorder:
+        def __init__(self, args: list[str], **kwargs: object) -> None:
+            assert kwargs["start_new_session"] is True  # no Ctrl-C of the terminal reaches it
+            started.append(args)
+
+    monkeypatch.setattr(engine, "remove_container", slow)
+    monkeypatch.setattr(subprocess, "Popen", Recorder)
+    engine.remove_container_promptly("abc123")
+    assert started and started[0][1:] == ["-m", "devnix.reaper", "abc123"]
+
+    def refused(container: str, *, timeout: float = 60.0) -> None:
+        raise EngineError("could not remove container abc123: permission denied")
+
+    monkeypatch.setattr(engine, "remove_container", refused)
+    with pytest.raises(EngineError, match="permission denied"):
+        engine.remove_container_promptly("abc123")  # a refusal is not slowness: said, not hidden

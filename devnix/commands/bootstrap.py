@@ -380,7 +380,7 @@ def _run(
             stdin_once=True,
             auto_remove=True,
         )
-        undo.always(lambda: engine.remove_container(container))
+        undo.always(lambda: engine.remove_container_promptly(container))
         attachment = engine.attach_stdin(container)
         undo.always(lambda: _close(attachment))
         engine.start_container(container)

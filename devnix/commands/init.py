@@ -141,6 +141,8 @@ def run(options: InitOptions) -> InitResult:
         )
     )
     notes.extend(plan.notes)
+    if gathered.engine_source is Source.ENGINE and not keeps_base_image:
+        notes.extend(_native_local_copy(plan, dry_run=options.dry_run))
     layout = _layout(options)
     files = render(plan, layout)
     if existing is not None:
@@ -248,6 +250,33 @@ def _merge(
         loader_script = f"{companion_dir}/{SCRIPT_NAME}"
         write_all(directory, changes, force=True, executable=(post_create, loader_script))
     return InitResult(directory, plan, changes, options.dry_run, tuple(notes), config_path, diff)
+
+
+def _native_local_copy(plan: Plan, *, dry_run: bool) -> list[str]:
+    """Make sure an unpinned config starts the variant devnix chose, not a stale local copy.
+
+    After an emulated run pulled the other variant of a multi-platform tag, the engine keeps that
+    copy under the tag, and ``docker run`` without ``--platform`` starts it (Docker warns only on its
+    own stderr): the native config would run emulated, with the syscall filter on. Pulling the right
+    variant replaces the stale copy.
+    """
+    if plan.pin_platform or len(plan.image_platforms.platforms) < 2:
+        return []  # a pinned config names its platform; a single-platform tag has no other variant
+    try:
+        local = engine.local_image(str(plan.image))
+    except EngineError:
+        return []
+    if local is None or local.platform.same_machine(plan.platform):
+        return []
+    command = f"docker pull --platform {plan.platform} {plan.image.familiar}"
+    held = f"the engine holds the {local.platform} copy of {plan.image.familiar}, which the config would run"
+    if dry_run:
+        return [f"{held}; init would pull its {plan.platform} variant (`{command}`)"]
+    try:
+        engine.pull_with_progress(str(plan.image), platform=str(plan.platform))
+    except EngineError as error:
+        return [f"{held}: {error.message}; run `{command}` before starting the container"]
+    return [f"{held}; pulled its {plan.platform} variant in its place"]
 
 
 def _engine_platform(notes: list[str]) -> tuple[Platform, Source]:

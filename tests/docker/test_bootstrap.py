@@ -495,3 +495,16 @@ def test_stopping_the_build_leaves_nothing_behind(
     assert "[nix build] failed" in rest and said in rest
     assert wait_for_no_leftovers(tag) == []
     assert engine.image_details(tag) is None
+
+
+def test_the_reaper_removes_a_running_builder_after_devnix_exits(standin_images: dict[str, str]) -> None:
+    created = run(
+        ["docker", "run", "-d", "--label", f"{LABEL}=devnix-test-reaper", BUILDER, "sleep", "600"],
+        env=BASE_ENV,
+    )
+    container = created.stdout.strip()
+    done = subprocess.run(
+        [sys.executable, "-m", "devnix.reaper", container], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    assert engine.containers_with_label(f"{LABEL}=devnix-test-reaper") == []

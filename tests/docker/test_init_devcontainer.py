@@ -182,3 +182,28 @@ def test_unreachable_registry_falls_back_to_the_engines_local_copy(
     assert data["image_platforms"] == ["linux/arm64"]
     assert data["platform"] == "linux/arm64" and data["emulated"] is True
     assert any("local copy" in str(note) for note in data["notes"])  # type: ignore[attr-defined]
+
+
+def test_a_stale_other_platform_copy_is_replaced_by_the_native_variant(
+    nix_images: NixImages, docker_client: object, tmp_path: Path
+) -> None:
+    # An emulated run once pulled the arm64 variant of the two-platform tag; `docker run` without
+    # --platform would start that copy, emulated, under a config written for native Nix.
+    import subprocess
+
+    tag = nix_images.multi
+    pulled = subprocess.run(
+        ["docker", "pull", "--platform", "linux/arm64", tag], capture_output=True, text=True, check=False
+    )
+    assert pulled.returncode == 0, pulled.stderr
+    try:
+        preview = init(tmp_path, "--image", tag, "--dry-run")
+        assert any("would pull its linux/amd64 variant" in str(n) for n in preview["notes"])  # type: ignore[attr-defined]
+        data = init(tmp_path, "--image", tag)
+        assert any("pulled its linux/amd64 variant" in str(n) for n in data["notes"])  # type: ignore[attr-defined]
+        arch = docker_client.images.get(tag).attrs["Architecture"]  # type: ignore[attr-defined]
+        assert arch == "amd64"
+        again = init(tmp_path / "..", "--image", tag, "--dry-run")
+        assert not any("copy of" in str(n) for n in again["notes"])  # type: ignore[attr-defined]
+    finally:
+        subprocess.run(["docker", "image", "rm", tag], capture_output=True, check=False)
