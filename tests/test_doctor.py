@@ -961,3 +961,12 @@ def test_command_probes_the_projects_image_beside_the_other_probes(
     vscode = check(result.report, "devcontainer.vscode-server")
     assert vscode.status is Status.WARN and "(devnix's catalog)" in vscode.message
     assert "not probed: the image is not in the engine yet" in vscode.message
+
+
+def test_feature_content_images_are_never_probe_candidates() -> None:
+    # The reference CLI leaves these FROM-scratch images behind when a run is killed; they have no shell.
+    images = [
+        {"Os": "linux", "Architecture": "amd64", "RepoTags": ["dev_container_feature_content_temp_1:x"]},
+        {"Os": "linux", "Architecture": "amd64", "RepoTags": ["debian:12"]},
+    ]
+    assert doctor_command._candidates(images, "linux/amd64") == ["debian:12"]

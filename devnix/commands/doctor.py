@@ -219,7 +219,11 @@ def _candidates(images: list[dict[str, Any]], platform: str) -> list[str]:
 
     tagged = [name(i) for i in matching if any(t != "<none>:<none>" for t in i.get("RepoTags") or [])]
     untagged = [name(i) for i in matching if name(i) not in tagged]
-    return tagged + untagged
+    # The reference CLI's Feature content images are FROM scratch (no shell, no uname): never a probe.
+    return [n for n in tagged + untagged if not n.startswith(_CONTENT_IMAGE_PREFIX)]
+
+
+_CONTENT_IMAGE_PREFIX = "dev_container_feature_content"
 
 
 def _probe_images(
