@@ -80,6 +80,10 @@ def leftovers(tag: str) -> list[str]:
     return [str(c.get("Id"))[:12] for c in found]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for_no_leftovers(tag: str, timeout: float = 15) -> list[str]:
     # A force-removal returns before the engine has forgotten the container; poll briefly.
     deadline = time.monotonic() + timeout
@@ -464,6 +468,10 @@ def test_stopping_the_build_leaves_nothing_behind(
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        # As from a terminal: a test run started in the background of a script (`cmd &` without job
+        # control) ignores SIGINT, an ignored signal stays ignored across exec, and Python then installs
+        # no KeyboardInterrupt handler: the Ctrl-C under test would never arrive.
+        preexec_fn=_default_sigint,
     )  # fmt: skip
     try:
         assert proc.stderr is not None
