@@ -141,8 +141,8 @@ def run(options: InitOptions) -> InitResult:
         )
     )
     notes.extend(plan.notes)
-    if gathered.engine_source is Source.ENGINE and not keeps_base_image:
-        notes.extend(_native_local_copy(plan, dry_run=options.dry_run))
+    if gathered.local is not None and not keeps_base_image:
+        notes.extend(_native_local_copy(plan, gathered.local, dry_run=options.dry_run))
     layout = _layout(options)
     files = render(plan, layout)
     if existing is not None:
@@ -252,7 +252,7 @@ def _merge(
     return InitResult(directory, plan, changes, options.dry_run, tuple(notes), config_path, diff)
 
 
-def _native_local_copy(plan: Plan, *, dry_run: bool) -> list[str]:
+def _native_local_copy(plan: Plan, local: engine.LocalImage, *, dry_run: bool) -> list[str]:
     """Make sure an unpinned config starts the variant devnix chose, not a stale local copy.
 
     After an emulated run pulled the other variant of a multi-platform tag, the engine keeps that
@@ -262,11 +262,7 @@ def _native_local_copy(plan: Plan, *, dry_run: bool) -> list[str]:
     """
     if plan.pin_platform or len(plan.image_platforms.platforms) < 2:
         return []  # a pinned config names its platform; a single-platform tag has no other variant
-    try:
-        local = engine.local_image(str(plan.image))
-    except EngineError:
-        return []
-    if local is None or local.platform.same_machine(plan.platform):
+    if local.platform.same_machine(plan.platform):
         return []
     command = f"docker pull --platform {plan.platform} {plan.image.familiar}"
     held = f"the engine holds the {local.platform} copy of {plan.image.familiar}, which the config would run"
@@ -296,6 +292,7 @@ class Gathered:
     known: Known
     filesystem: Filesystem = Filesystem.UNKNOWN
     filesystem_source: Source = Source.ASSUMED
+    local: engine.LocalImage | None = None  # the engine's copy of the tag, asked beside the registry
 
 
 def _gather(
@@ -316,8 +313,11 @@ def _gather(
     # The catalog knows its images' layout; others' comes from their config (one platform's is enough:
     # a tag's variants are built alike).
     cataloged = entry is not None and entry.filesystem is not Filesystem.UNKNOWN
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         engine_future = pool.submit(_engine_platform, notes)
+        # The engine's copy: a fallback when the registry is out of reach, and what a stale copy check
+        # needs; asked now so that it costs no time of its own.
+        local_future = pool.submit(_local_image, ref)
         registry_future = pool.submit(
             registry.image_platforms,
             ref,
@@ -325,21 +325,21 @@ def _gather(
             config_for=None if cataloged else requested or platforms.host(),
         )
         engine_platform, engine_source = engine_future.result()
+        local_image = local_future.result() if engine_source is Source.ENGINE else None
         try:
             remote = registry_future.result()
             known = Known(remote.platforms, Source.REGISTRY, remote.digest)
-            return _with_filesystem(
-                Gathered(engine_platform, engine_source, known), entry, remote.env, Source.REGISTRY
-            )
+            gathered = Gathered(engine_platform, engine_source, known, local=local_image)
+            return _with_filesystem(gathered, entry, remote.env, Source.REGISTRY)
         except RegistryError as error:
             registry_error = error
 
-    if engine_source is Source.ENGINE:
-        local = _local_copy(ref)
-        if local is not None:
-            notes.append(f"{registry_error.message}; used the engine's local copy of {ref.familiar}")
-            known, env = local
-            return _with_filesystem(Gathered(engine_platform, engine_source, known), entry, env, Source.LOCAL)
+    local = _local_copy(ref, local_image)
+    if local is not None:
+        notes.append(f"{registry_error.message}; used the engine's local copy of {ref.familiar}")
+        known, env = local
+        gathered = Gathered(engine_platform, engine_source, known, local=local_image)
+        return _with_filesystem(gathered, entry, env, Source.LOCAL)
     if entry is not None:
         notes.append(f"{registry_error.message}; used devnix's catalog entry for {entry.name}")
         known = Known(entry.platforms, Source.CATALOG)
@@ -365,12 +365,15 @@ def _with_filesystem(
     return replace(gathered, filesystem=found, filesystem_source=source)
 
 
-def _local_copy(ref: ImageRef) -> tuple[Known, tuple[str, ...]] | None:
-    """The engine's copy: its platform (and digest), and its config's Env."""
+def _local_image(ref: ImageRef) -> engine.LocalImage | None:
     try:
-        local = engine.local_image(ref.familiar) or engine.local_image(str(ref))
+        return engine.local_image(ref.familiar) or engine.local_image(str(ref))
     except EngineError:
         return None
+
+
+def _local_copy(ref: ImageRef, local: engine.LocalImage | None) -> tuple[Known, tuple[str, ...]] | None:
+    """The engine's copy as facts: its platform (and digest), and its config's Env."""
     if local is None:
         return None
     prefix = f"{ref.familiar.split(':')[0].split('@')[0]}@"
