@@ -116,6 +116,8 @@ def run(options: InitOptions) -> InitResult:
         refuse_unsafe(existing)  # before any network: a refused config costs nothing
 
     notes: list[str] = []
+    if existing is not None and options.image is None and existing.compose is None and not existing.is_build:
+        ref = _image_of(existing.value, ref, notes)
     # A Dockerfile config keeps its own base image: nothing can tell its platforms but the user.
     keeps_base_image = existing is not None and existing.is_build and options.image is None
     gathered = _gather(ref, requested, options.registry_timeout, notes, skip_registry=keeps_base_image)
@@ -250,6 +252,18 @@ def _merge(
         loader_script = f"{companion_dir}/{SCRIPT_NAME}"
         write_all(directory, changes, force=True, executable=(post_create, loader_script))
     return InitResult(directory, plan, changes, options.dry_run, tuple(notes), config_path, diff)
+
+
+def _image_of(config: dict[str, Any], default: ImageRef, notes: list[str]) -> ImageRef:
+    """The image an image config runs: merging without --image keeps it (and fixes what it needs)."""
+    image = config.get("image")
+    if not isinstance(image, str):
+        return default
+    try:
+        return images.parse_ref(image)
+    except UsageError:
+        notes.append(f"the config's image {image!r} is not a plain reference; using {default.familiar}")
+        return default
 
 
 def _native_local_copy(plan: Plan, local: engine.LocalImage, *, dry_run: bool) -> list[str]:

@@ -336,3 +336,15 @@ def test_merge_refuses_a_nix_conf_that_is_a_folder_and_a_config_outside_the_proj
     assert escaped.exit_code == 2, escaped.output
     assert "outside the project" in escaped.stderr
     assert outside.read_text() == MINE
+
+
+def test_merge_without_image_keeps_the_configs_own_image(amd64_engine: None, tmp_path: Path) -> None:
+    folder = tmp_path / ".devcontainer"
+    folder.mkdir()
+    (folder / "devcontainer.json").write_text('{\n  // ours\n  "image": "' + UNREACHABLE + '"\n}\n')
+    result = runner.invoke(app, ["init", str(tmp_path), "--merge", "--platform", "linux/amd64", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["image"] == UNREACHABLE
+    # Nothing could tell its layout, so it is built with the loader step, FROM the same image.
+    assert (folder / "Dockerfile").read_text().splitlines()[1] == f"FROM {UNREACHABLE}"
+    assert "// ours" in (folder / "devcontainer.json").read_text()
