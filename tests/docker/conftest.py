@@ -164,10 +164,12 @@ def untag_registry_images(host: str) -> None:
         return
     try:
         for image in client.images.list():
-            for tag in image.tags:
-                if tag.startswith(f"{host}/"):
+            # Pulls by digest leave a digest-only reference (listed as ``repo:<none>``), not a tag.
+            digests = (image.attrs.get("RepoDigests") or []) if isinstance(image.attrs, dict) else []
+            for name in [*image.tags, *digests]:
+                if name.startswith(f"{host}/"):
                     with contextlib.suppress(docker.errors.APIError):
-                        client.images.remove(tag)
+                        client.images.remove(name)
     finally:
         client.close()
 
