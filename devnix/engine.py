@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
     import docker
 
+    from devnix.images import ImageRef
+
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 QUICK_TIMEOUT = 3.0
 
@@ -225,6 +227,11 @@ def local_image(reference: str, *, timeout: float = QUICK_TIMEOUT) -> LocalImage
         tuple(str(d) for d in answer.get("RepoDigests") or ()),
         tuple(str(item) for item in env) if isinstance(env, list) else (),
     )
+
+
+def local_image_of(ref: ImageRef, *, timeout: float = QUICK_TIMEOUT) -> LocalImage | None:
+    """The engine's copy of an image under either spelling (``nixos/nix:latest``, ``docker.io/…``)."""
+    return local_image(ref.familiar, timeout=timeout) or local_image(str(ref), timeout=timeout)
 
 
 def client(*, timeout: float = 60.0) -> docker.DockerClient:

@@ -165,6 +165,15 @@ def filesystem_from_env(env: Sequence[object] | None) -> Filesystem:
     return Filesystem.UNKNOWN
 
 
+def filesystem_of(ref: ImageRef | None, env: Sequence[object] | None) -> tuple[Filesystem, bool]:
+    """An image's layout and whether the catalog said it: the catalog's word is knowledge and comes
+    first; an image config's ``PATH`` (:func:`filesystem_from_env`) is a heuristic for the rest."""
+    entry = lookup(ref) if ref is not None else None
+    if entry is not None and entry.filesystem is not Filesystem.UNKNOWN:
+        return entry.filesystem, True
+    return filesystem_from_env(env), False
+
+
 @dataclass(frozen=True)
 class CatalogImage:
     """What devnix knows about a Nix image without asking its registry."""

@@ -504,9 +504,7 @@ def _image_platforms(
     except DevnixError as error:
         registry_error = error.message
     try:
-        local = engine.local_image(ref.familiar, timeout=timeout) or engine.local_image(
-            str(ref), timeout=timeout
-        )
+        local = engine.local_image_of(ref, timeout=timeout)
     except EngineError:
         local = None
     if local is not None:

@@ -370,18 +370,16 @@ def _gather(
 def _with_filesystem(
     gathered: Gathered, entry: images.CatalogImage | None, env: tuple[str, ...] | None, source: Source
 ) -> Gathered:
-    """The image's layout: the catalog's word first, else what its config's PATH shows."""
-    if entry is not None and entry.filesystem is not Filesystem.UNKNOWN:
-        return replace(gathered, filesystem=entry.filesystem, filesystem_source=Source.CATALOG)
-    found = images.filesystem_from_env(env)
+    """The image's layout (:func:`devnix.images.filesystem_of`) and where it came from."""
+    found, from_catalog = images.filesystem_of(entry.ref if entry is not None else None, env)
     if found is Filesystem.UNKNOWN:
         return gathered
-    return replace(gathered, filesystem=found, filesystem_source=source)
+    return replace(gathered, filesystem=found, filesystem_source=Source.CATALOG if from_catalog else source)
 
 
 def _local_image(ref: ImageRef) -> engine.LocalImage | None:
     try:
-        return engine.local_image(ref.familiar) or engine.local_image(str(ref))
+        return engine.local_image_of(ref)
     except EngineError:
         return None
 

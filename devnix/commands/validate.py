@@ -177,8 +177,7 @@ def _local_layout(image: str) -> images.Filesystem | None:
     from devnix.errors import EngineError
 
     try:
-        ref = images.parse_ref(image)
-        local = engine.local_image(ref.familiar, timeout=1.0) or engine.local_image(str(ref), timeout=1.0)
+        local = engine.local_image_of(images.parse_ref(image), timeout=1.0)
     except (EngineError, DevnixError):
         return None
     return images.filesystem_from_env(local.env) if local is not None else None
