@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-# CI sets this so that a machine without a Docker engine fails the Docker tests instead of skipping them.
-REQUIRE_DOCKER_VAR = "DEVNIX_REQUIRE_DOCKER"
+from tests.support import missing_shared_data, skip_or_fail
 
 
-def skip_or_fail(reason: str) -> None:
-    """Skip a test that needs something this machine lacks, or fail when CI demands it."""
-    if os.environ.get(REQUIRE_DOCKER_VAR, "") not in ("", "0"):
-        pytest.fail(f"{reason} ({REQUIRE_DOCKER_VAR} is set, so this is a failure, not a skip)")
-    pytest.skip(reason)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("shared") is not None and (missing := missing_shared_data()):
+        skip_or_fail(missing)
 
 
 @pytest.fixture(autouse=True)

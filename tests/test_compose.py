@@ -20,13 +20,9 @@ from devnix.merge import MergeRefused, find_config, merge_all
 from devnix.plan import Facts, Known, Plan, Source, decide
 from devnix.platforms import Platform
 from devnix.render import Layout
+from tests.support import CORPUS, CORPUS_FILES, corpus_params
 
-CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "devcontainer-json"
-COMPOSE_CORPUS = (
-    [p for p in sorted(CORPUS.glob("*.json")) if "dockerComposeFile" in jsonc.parse(jsonc.read_file(p)).value]
-    if CORPUS.is_dir()
-    else []
-)
+COMPOSE_CORPUS = [p for p in CORPUS_FILES if "dockerComposeFile" in jsonc.parse(jsonc.read_file(p)).value]
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")
 IMAGE = "localhost:5000/devnix-test/nix:multi"
@@ -314,11 +310,12 @@ def plausible_compose(service: str, *, image: bool = True) -> str:
     )
 
 
+@pytest.mark.shared
 def test_the_corpus_has_its_compose_configs() -> None:
     assert len(COMPOSE_CORPUS) == 22, f"expected 22 compose configs under {CORPUS}"
 
 
-@pytest.mark.parametrize("source", [pytest.param(p, id=p.name[:70]) for p in COMPOSE_CORPUS])
+@pytest.mark.parametrize("source", corpus_params(COMPOSE_CORPUS, 70))
 def test_corpus_compose_configs_merge_into_both_files(source: Path, tmp_path: Path) -> None:
     original = jsonc.read_file(source)
     before = jsonc.parse(original).value

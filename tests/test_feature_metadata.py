@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from devnix import nixconf
+from tests.support import SCHEMAS, skip_or_fail
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FEATURE_DIR = REPO_ROOT / "features" / "src" / "nix"
@@ -33,7 +34,7 @@ METADATA = FEATURE_DIR / "devcontainer-feature.json"
 LIB = FEATURE_DIR / "lib.sh"
 INSTALL = FEATURE_DIR / "install.sh"
 ENTRYPOINT = FEATURE_DIR / "entrypoint.sh"
-SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "devContainerFeature.schema.json"
+SCHEMA = SCHEMAS / "devContainerFeature.schema.json"
 # The stand-in the seccomp scenario bakes into its image (one stand-in for both test levels).
 SECCOMP_FAILING_STANDIN = FEATURE_TEST_DIR / "seccomp_probe_fails" / "seccomp-failing-nix-build"
 
@@ -67,18 +68,18 @@ def schema_errors(schema: dict[str, Any], instance: dict[str, Any]) -> list[str]
     try:
         import jsonschema  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
-        pytest.skip("neither jsonschema-rs nor jsonschema is installed")
+        skip_or_fail("neither jsonschema-rs nor jsonschema is installed")
     validator_cls = jsonschema.validators.validator_for(schema)
     return [f"{list(e.path)}: {e.message}" for e in validator_cls(schema).iter_errors(instance)]
 
 
+@pytest.mark.shared
 def test_metadata_validates_against_the_feature_schema() -> None:
-    if not SCHEMA.is_file():
-        pytest.fail(f"the devcontainer Feature schema is missing: {SCHEMA}")
     schema = json.loads(SCHEMA.read_text())
     assert schema_errors(schema, load_metadata()) == []
 
 
+@pytest.mark.shared
 def test_the_schema_check_catches_a_bad_option() -> None:
     """The validator really applies the schema (an option without a default must fail it)."""
     schema = json.loads(SCHEMA.read_text())

@@ -11,16 +11,11 @@ import pytest
 
 from devnix import jsonc
 from devnix.errors import FileSystemError
-
-CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "devcontainer-json"
-CORPUS_FILES = sorted(CORPUS.glob("*.json")) if CORPUS.is_dir() else []
-needs_corpus = pytest.mark.skipif(not CORPUS_FILES, reason=f"no corpus at {CORPUS}")
+from tests.support import CORPUS_FILES, corpus_params
 
 
 def corpus_ids() -> list[Any]:
-    return [pytest.param(path, id=path.name[:80]) for path in CORPUS_FILES] or [
-        pytest.param(None, marks=pytest.mark.skip(reason=f"no corpus at {CORPUS}"))
-    ]
+    return corpus_params(CORPUS_FILES)
 
 
 def comments_outside(document: jsonc.Document, start: int, end: int) -> Counter[str]:
@@ -30,7 +25,7 @@ def comments_outside(document: jsonc.Document, start: int, end: int) -> Counter[
 # --- the corpus ------------------------------------------------------------------------------------
 
 
-@needs_corpus
+@pytest.mark.shared
 def test_corpus_is_all_there() -> None:
     assert len(CORPUS_FILES) == 78
 

@@ -10,9 +10,9 @@ import pytest
 from devnix import engine
 from devnix.commands import validate as validate_command
 from devnix.platforms import Platform
+from tests.support import SCHEMAS
 
-SCHEMAS = Path(__file__).resolve().parents[1] / ".." / "shared" / "schemas"
-pytestmark = pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"no {SCHEMAS}")
+pytestmark = pytest.mark.shared
 AMD64 = Platform("linux", "amd64")
 
 

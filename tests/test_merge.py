@@ -14,9 +14,8 @@ from devnix.merge import ConfigFile, MergeRefused, find_config, merge_config
 from devnix.plan import Facts, Known, Plan, Source, decide
 from devnix.platforms import Platform
 from devnix.render import Layout
+from tests.support import CORPUS, CORPUS_FILES, corpus_params
 
-CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "devcontainer-json"
-CORPUS_FILES = sorted(CORPUS.glob("*.json")) if CORPUS.is_dir() else []
 OWNED_TOP = {"image", "runArgs", "containerEnv", "mounts", "customizations", "postCreateCommand", "build"}
 
 AMD64 = Platform("linux", "amd64")
@@ -62,15 +61,12 @@ def expected_run_args(old: list[Any], emulated: bool) -> list[Any]:
     return [*kept, "--platform=linux/arm64"] if emulated else kept
 
 
-def corpus_params() -> list[Any]:
-    return [pytest.param(path, id=path.name[:70]) for path in CORPUS_FILES]
-
-
+@pytest.mark.shared
 def test_the_corpus_is_there() -> None:
     assert len(CORPUS_FILES) == 78, f"expected the 78 corpus files under {CORPUS}"
 
 
-@pytest.mark.parametrize("path", corpus_params())
+@pytest.mark.parametrize("path", corpus_params(CORPUS_FILES, 70))
 def test_merge_keeps_comments_and_foreign_keys(path: Path) -> None:
     original = jsonc.read_file(path)
     before = jsonc.parse(original).value
@@ -205,11 +201,12 @@ def _is_image_config(path: Path) -> bool:
 IMAGE_CONFIGS = [path for path in CORPUS_FILES if _is_image_config(path)]
 
 
+@pytest.mark.shared
 def test_the_corpus_has_image_configs() -> None:
     assert len(IMAGE_CONFIGS) >= 20, CORPUS
 
 
-@pytest.mark.parametrize("path", IMAGE_CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", corpus_params(IMAGE_CONFIGS))
 def test_corpus_image_configs_become_build_configs_for_store_only_images(path: Path) -> None:
     text = jsonc.read_file(path)
     original = jsonc.parse(text).value

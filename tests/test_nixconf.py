@@ -51,6 +51,10 @@ def test_parse_reads_what_settings_render() -> None:
     "options",
     [
         {"trusted_users": ("root\nsandbox = true",)},
+        # No space at all: the newline alone must be what is refused.
+        {"trusted_users": ("root\nsandbox=true",)},
+        {"substituters": ("https://a.example\rsandbox=true",)},
+        {"trusted_users": ("root\x00",)},
         {"trusted_users": ("alice bob",)},
         {"substituters": ("https://cache.example#frag",)},
         {"trusted_public_keys": ("",)},

@@ -72,6 +72,15 @@ def test_assumed_platforms_trust_the_flag() -> None:
     assert plan.platform == ARM64
 
 
+def test_assumed_platforms_trust_the_target_even_when_it_is_not_listed() -> None:
+    """ASSUMED means nothing could tell which platforms the image has: the target is taken on trust,
+    not checked against a list that no one filled in (the registry's answer would be refused)."""
+    plan = decide(facts(AMD64, Known((), Source.ASSUMED), requested_platform=ARM64))
+    assert (plan.platform, plan.emulated) == (ARM64, True)
+    with pytest.raises(UsageError, match="has no linux/arm64 variant"):
+        decide(facts(AMD64, Known((), Source.REGISTRY), requested_platform=ARM64))
+
+
 def test_store_volume_is_keyed_to_the_digest() -> None:
     plan = decide(facts(AMD64, store_volume=True))
     assert plan.store_volume == store_volume_name(BOTH.digest or "")

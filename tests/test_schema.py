@@ -13,11 +13,9 @@ import pytest
 
 from devnix import jsonc, schema
 from devnix.errors import FileSystemError
+from tests.support import CORPUS, SCHEMAS
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-SCHEMAS = SHARED / "schemas"
-CORPUS = SHARED / "corpus" / "devcontainer-json"
-pytestmark = pytest.mark.skipif(not (SCHEMAS / schema.BASE_SCHEMA).is_file(), reason=f"no {SCHEMAS}")
+pytestmark = pytest.mark.shared
 
 
 def check(value: Any) -> list[tuple[str, str]]:

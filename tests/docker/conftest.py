@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
@@ -55,35 +55,9 @@ from standins import (
 )
 from vscode_server import NodeUnavailable, VSCodeServer
 
+from tests.support import skip_or_fail
+
 HERE = Path(__file__).resolve().parent
-ROOT_CONFTEST = HERE.parent / "conftest.py"
-
-_config: pytest.Config | None = None
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    global _config
-    _config = config
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """tests/conftest.py's skip_or_fail (skip, or fail under DEVNIX_REQUIRE_DOCKER).
-
-    That conftest is not importable by name (both conftests are top-level modules called
-    ``conftest``), so it is found among pytest's registered plugins.
-    """
-    root_skip_or_fail: Callable[[str], None] | None = None
-    if _config is not None:
-        plugin = _config.pluginmanager.get_plugin(str(ROOT_CONFTEST))
-        root_skip_or_fail = getattr(plugin, "skip_or_fail", None)
-    if root_skip_or_fail is None:
-        for plugin in _config.pluginmanager.get_plugins() if _config is not None else ():
-            if Path(getattr(plugin, "__file__", "") or "/").resolve() == ROOT_CONFTEST:
-                root_skip_or_fail = getattr(plugin, "skip_or_fail", None)
-    if root_skip_or_fail is None:  # pragma: no cover - only if tests/conftest.py changed shape
-        pytest.fail(f"{ROOT_CONFTEST} has no skip_or_fail; wanted to skip because: {reason}")
-    root_skip_or_fail(reason)
-    raise AssertionError("skip_or_fail returned")  # pragma: no cover
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -7,15 +7,16 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from standins import DevcontainerCLI, last_json_line
 from typer.testing import CliRunner
 
 from devnix import jsonc
 from devnix.cli import app
+from tests.support import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "devcontainer-json"
 
-
+@pytest.mark.shared
 def test_reference_cli_reads_every_merged_corpus_file(devcontainer: DevcontainerCLI, tmp_path: Path) -> None:
     files = sorted(CORPUS.glob("*.json"))
     assert len(files) == 78
