@@ -1,10 +1,11 @@
 """The ``devnix`` command line: parse, call one command, print its result.
 
-Commands in :mod:`devnix.commands` return result objects and never print; this module is the only one
-that writes to the terminal, so every command gets ``--json`` the same way. Errors a user can cause are
-:class:`~devnix.errors.DevnixError`: they become one line (and a hint) on stderr and their exit code.
-Heavy modules (docker, jinja2, registry code) are imported inside the commands so that ``--help`` and
-``--version`` stay fast.
+Commands in :mod:`devnix.commands` return result objects and never print; this module writes them to
+the terminal, as the text :mod:`devnix.present` makes of them or as ``--json``, the same way for every
+command (bootstrap's live progress bars, drawn by :mod:`devnix.present.bootstrap`, are the exception).
+Errors a user can cause are :class:`~devnix.errors.DevnixError`: they become one line (and a hint) on
+stderr and their exit code. Heavy modules (docker, jinja2, rich, registry code) are imported inside the
+commands so that ``--help`` and ``--version`` stay fast.
 """
 
 from __future__ import annotations
@@ -207,6 +208,7 @@ def init(
     """Write .devcontainer/ for Nix, picking the image variant for the Docker engine's architecture."""
     with handle_errors():
         from devnix.commands import init as init_command
+        from devnix.present.init import describe
 
         options = init_command.InitOptions(
             directory=directory,
@@ -230,7 +232,7 @@ def init(
             template=template,
         )
         result = init_command.run(options)
-        emit(result, as_json, init_command.describe)
+        emit(result, as_json, describe)
 
 
 # --- devnix validate --------------------------------------------------------------------------------
@@ -259,10 +261,11 @@ def validate(
     """Check a devcontainer.json: JSONC syntax, the official schema, and Nix pitfalls."""
     with handle_errors():
         from devnix.commands import validate as validate_command
+        from devnix.present.validate import describe
 
         options = validate_command.ValidateOptions(path=path, schema_dir=schema_dir, engine_platform=platform)
         result = validate_command.run(options)
-        emit(result, as_json, validate_command.describe)
+        emit(result, as_json, describe)
         if result.exit_code:
             raise typer.Exit(result.exit_code)
 
@@ -304,12 +307,13 @@ def manifest_create(
     """Build an OCI image index (or Docker manifest list) from per-platform images; no pulls."""
     with handle_errors():
         from devnix.commands import manifest as manifest_command
+        from devnix.present.manifest import describe_create
 
         options = manifest_command.CreateOptions(
             target=target, sources=tuple(sources), push=push, amend=amend, insecure=insecure
         )
         result = manifest_command.create(options)
-        emit(result, as_json, manifest_command.describe_create)
+        emit(result, as_json, describe_create)
 
 
 @manifest_app.command("inspect")
@@ -321,9 +325,10 @@ def manifest_inspect(
     """Show a tag's media type, digest, size, and each platform's manifest digest and size."""
     with handle_errors():
         from devnix.commands import manifest as manifest_command
+        from devnix.present.manifest import describe_inspect
 
         result = manifest_command.inspect(manifest_command.InspectOptions(ref=ref, insecure=insecure))
-        emit(result, as_json, manifest_command.describe_inspect)
+        emit(result, as_json, describe_inspect)
 
 
 # --- devnix doctor ----------------------------------------------------------------------------------
@@ -344,13 +349,14 @@ def doctor(
     with handle_errors():
         from devnix.commands import doctor as doctor_command
         from devnix.errors import EngineError
+        from devnix.present.doctor import describe
 
         result = doctor_command.run(doctor_command.DoctorOptions(directory=directory, pull=pull))
         if not result.report.reachable and not as_json:
             # No engine, no table: one line and a hint, like every other error.
             check = result.report.checks[0]
             raise EngineError(check.message, hint=check.hint)
-        emit(result, as_json, doctor_command.describe)
+        emit(result, as_json, describe)
     if not result.report.reachable:
         raise typer.Exit(EngineError.exit_code)
     if result.failed:
@@ -388,6 +394,7 @@ def publish(
     """Push a devcontainer Feature or Template collection to an OCI registry (semver tags, metadata)."""
     with handle_errors():
         from devnix.commands import publish as publish_command
+        from devnix.present.publish import describe
 
         options = publish_command.PublishOptions(
             kind=kind,
@@ -399,7 +406,7 @@ def publish(
             dry_run=dry_run,
         )
         result = publish_command.run(options)
-        emit(result, as_json, publish_command.describe)
+        emit(result, as_json, describe)
 
 
 # --- devnix bootstrap --------------------------------------------------------------------------------
@@ -448,6 +455,7 @@ def bootstrap(
     with handle_errors():
         from devnix.bootstrap import NixBuildError, parse_nix_options
         from devnix.commands import bootstrap as bootstrap_command
+        from devnix.present import bootstrap as present
 
         options = bootstrap_command.BootstrapOptions(
             flake=flake,
@@ -465,96 +473,26 @@ def bootstrap(
         # lines, Nix's log included as it comes, so a long build shows that it is alive.
         terminal = Console(stderr=True).is_terminal
         try:
-            with _bootstrap_progress() if terminal else _bootstrap_lines() as on_event:
+            with present.progress_bars() if terminal else _event_lines(present.event_line) as on_event:
                 result = bootstrap_command.run(options, on_event)
         except NixBuildError as error:
-            if terminal:
+            if terminal and error.log_tail:
                 # Nix's own words first, then the one line (from handle_errors) saying what failed.
-                for line in error.log_tail:
-                    typer.echo(f"  | {line}", err=True)
+                typer.echo(present.build_log(error), err=True)
             raise
-        emit(result, as_json, bootstrap_command.describe)
+        emit(result, as_json, present.describe)
 
 
 @contextmanager
-def _bootstrap_lines() -> Iterator[Callable[[Any], None]]:
-    """Bootstrap's step events as plain lines on stderr."""
+def _event_lines(line_of: Callable[[Any], str | None]) -> Iterator[Callable[[Any], None]]:
+    """Progress events as plain lines on stderr, for the events ``line_of`` has a line for."""
 
-    def plain(event: Any) -> None:
-        if event.kind == "log":
-            typer.echo(f"  | {event.text}", err=True)
-        elif event.kind == "done":
-            typer.echo(f"[{event.title}] done in {event.seconds:.1f} s: {event.text}", err=True)
-        elif event.kind == "skip":
-            typer.echo(f"[{event.title}] skipped: {event.text}", err=True)
-        elif event.kind == "fail":
-            typer.echo(f"[{event.title}] failed after {event.seconds:.1f} s", err=True)
+    def echo(event: Any) -> None:
+        line = line_of(event)
+        if line is not None:
+            typer.echo(line, err=True)
 
-    yield plain
-
-
-@contextmanager
-def _bootstrap_progress() -> Iterator[Callable[[Any], None]]:
-    """Bootstrap's step events as rich progress bars on stderr (a terminal)."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-    from rich.table import Column
-
-    # Fixed columns first, the note (the step's detail or Nix's last log line) takes what is left.
-    progress = Progress(
-        SpinnerColumn(finished_text="[green]✓[/]"),
-        TextColumn("{task.description}", table_column=Column(width=18, no_wrap=True)),
-        BarColumn(bar_width=20),
-        TextColumn("{task.fields[size]}", table_column=Column(width=16, no_wrap=True, justify="right")),
-        TimeElapsedColumn(),
-        TextColumn(
-            "[dim]{task.fields[note]}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")
-        ),
-        console=console,
-        transient=False,
-        expand=True,
-    )
-    tasks: dict[str, Any] = {}
-
-    def size(completed: int | None, total: int | None) -> str:
-        if completed is None:
-            return ""
-        if total:
-            return f"{completed / 1e6:.1f}/{total / 1e6:.1f} MB"
-        return f"{completed / 1e6:.1f} MB"
-
-    def show(event: Any) -> None:
-        task = tasks.get(event.step)
-        if event.kind == "start":
-            tasks[event.step] = progress.add_task(event.title, total=None, note="", size="")
-        elif task is None and event.kind == "skip":
-            task = tasks[event.step] = progress.add_task(
-                f"[dim]{event.title}[/]", total=1, note=f"skipped: {event.text}", size=""
-            )
-            progress.update(task, completed=1)
-        elif task is None:
-            return
-        elif event.kind == "progress":
-            progress.update(
-                task,
-                completed=event.completed,
-                total=event.total or None,
-                size=size(event.completed, event.total),
-            )
-        elif event.kind == "log":
-            progress.update(task, note=event.text)
-        elif event.kind == "done":
-            total = progress.tasks[task].total or 1
-            progress.update(task, total=total, completed=total, note=event.text)
-        elif event.kind == "fail":
-            progress.update(task, description=f"[red]{event.title}[/]", note="failed")
-            progress.stop_task(task)
-
-    with progress:
-        yield show
+    yield echo
 
 
 # --- devnix templates -------------------------------------------------------------------------------
@@ -579,9 +517,10 @@ def templates_render(
     """Render templates/ from the scaffolds `devnix init` uses, so the two never drift."""
     with handle_errors():
         from devnix.commands import templates as templates_command
+        from devnix.present.templates import describe
 
         result = templates_command.run(destination, check=check)
-        emit(result, as_json, templates_command.describe)
+        emit(result, as_json, describe)
     raise typer.Exit(result.exit_code)
 
 

@@ -14,16 +14,16 @@ installed it last, so the path alone can lie.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from devnix.errors import DevnixError
+from devnix.devconfig import DevConfig
 from devnix.fhsloader import SCRIPT_NAME
 from devnix.images import Filesystem
+from devnix.plan import pull_command, stale_copy
 from devnix.platforms import SUPPORTED, Platform, normalize_arch
-from devnix.platforms import parse as parse_platform
 
 STORE_VOLUME_PREFIX = "devnix-nix-"
 GIB = 1024**3
@@ -54,9 +54,14 @@ class Kind(str, Enum):
     def display_name(self) -> str:
         return _TITLES[self]
 
-    @property
-    def in_vm(self) -> bool:
-        """Whether this kind always runs its engine inside a Linux VM of its own."""
+    def in_vm_on(self, host_os: str) -> bool:
+        """Whether this kind runs its engine inside a Linux VM of its own on a host of ``host_os``.
+
+        Podman is the one kind that is both: `podman machine` on macOS and Windows, the host's own
+        kernel on Linux (measured here: Debian's Podman 4.3 is a plain service, as dockerd is).
+        """
+        if self is Kind.PODMAN:
+            return host_os != "linux"
         return self is not Kind.DOCKERD
 
 
@@ -228,6 +233,7 @@ class Devcontainer:
     pinned: Platform | None = None  # --platform in runArgs or build.options
     image_platforms: tuple[Platform, ...] | None = None
     platforms_detail: str = ""  # where image_platforms came from, or why they are unknown
+    local_platform: Platform | None = None  # the engine's copy under the image's tag (None: none)
     nix_conf: Mapping[str, str] | None = None  # parsed .devcontainer/nix.conf, None when there is none
     store_volume: str | None = None  # source of a devnix-nix-* volume mounted at /nix
     # `devnix validate`'s Nix findings that doctor has no check of its own for: (id, severity, message, hint)
@@ -238,6 +244,7 @@ class Devcontainer:
     filesystem: Filesystem = Filesystem.UNKNOWN  # the image's layout without running it
     filesystem_detail: str = ""  # where that came from
     server: ServerProbe | None = None  # the vscode-server probe of the image (base_image for a build)
+    notes: tuple[str, ...] = ()  # values of the wrong shape that doctor left out (devconfig.Note)
 
     @property
     def probe_image(self) -> str | None:
@@ -535,54 +542,21 @@ def disk_hint(kind: Kind, root: str) -> str:
 # --- reading the project's files --------------------------------------------------------------------------
 
 
-def _platform_flag(args: Sequence[Any]) -> Platform | None:
-    items = [str(a) for a in args]
-    for index, item in enumerate(items):
-        if item.startswith("--platform="):
-            return _safe_platform(item.split("=", 1)[1])
-        if item == "--platform" and index + 1 < len(items):
-            return _safe_platform(items[index + 1])
-    return None
-
-
-def _safe_platform(text: str) -> Platform | None:
-    try:
-        return parse_platform(text)
-    except DevnixError:
-        return None
-
-
-def _store_volume(mounts: Any) -> str | None:
-    for mount in mounts if isinstance(mounts, list) else []:
-        if isinstance(mount, str):
-            fields = dict(part.split("=", 1) for part in mount.split(",") if "=" in part)
-        elif isinstance(mount, dict):
-            fields = {str(k): str(v) for k, v in mount.items()}
-        else:
-            continue
-        source = fields.get("source") or fields.get("src") or ""
-        if source.startswith(STORE_VOLUME_PREFIX):
-            return source
-    return None
-
-
-def devcontainer_from_config(path: str, config: Any) -> Devcontainer:
-    """The parts of a devcontainer.json doctor checks."""
-    if not isinstance(config, dict):
-        return Devcontainer(path, error="it is not a JSON object")
-    build_value = config.get("build")
-    build: dict[str, Any] = build_value if isinstance(build_value, dict) else {}
-    pinned = _platform_flag(config.get("runArgs") or []) or _platform_flag(build.get("options") or [])
-    image = config.get("image")
-    built = not isinstance(image, str) and bool(
-        build.get("dockerfile") or config.get("dockerFile") or config.get("dockerComposeFile")
+def devcontainer_from_config(path: str, config: DevConfig) -> Devcontainer:
+    """The parts of a devcontainer.json's model doctor checks."""
+    if not config.is_object:
+        return Devcontainer(path, error=str(config.notes[0]))
+    store_volume = next(
+        (m.source for m in config.mounts if m.is_nix_volume and m.source.startswith(STORE_VOLUME_PREFIX)),
+        None,
     )
     return Devcontainer(
         path,
-        image=image if isinstance(image, str) else None,
-        built=built,
-        pinned=pinned,
-        store_volume=_store_volume(config.get("mounts")),
+        image=config.image,
+        built=config.built,
+        pinned=config.pinned,
+        store_volume=store_volume,
+        notes=tuple(note.message for note in config.notes),
     )
 
 
@@ -703,8 +677,9 @@ def urlpath(host: str) -> str:
 def _platform_check(facts: Facts, kind: Kind, engine: Platform) -> Check:
     host = f"{facts.host_os}/{facts.host_arch}"
     other = next((p for p in SUPPORTED if p != str(engine)), None)
-    if facts.host_os != "linux" or kind.in_vm:
-        where = f"in {kind.display_name}'s Linux VM" if kind.in_vm else "in a Linux VM"
+    in_vm = kind.in_vm_on(facts.host_os)
+    if facts.host_os != "linux" or in_vm:
+        where = f"in {kind.display_name}'s Linux VM" if in_vm else "in a Linux VM"
         message = f"engine {engine} runs {where} on this {host} host"
     elif _remote(facts.endpoint):
         message = f"engine {engine} on another machine ({facts.endpoint.host}); this host is {host}"
@@ -782,6 +757,18 @@ def _devcontainer_checks(
         ]
     target, platform_check = _devcontainer_platform(dev, engine, emulation)
     checks = [platform_check]
+    if dev.notes:
+        checks.append(
+            Check(
+                "devcontainer.config",
+                Status.WARN,
+                f"{dev.path}: " + "; ".join(dev.notes) + " (left out of these checks)",
+                "fix the values (`devnix validate` shows each at its line)",
+            )
+        )
+    local = _local_copy_check(dev, target, engine)
+    if local is not None:
+        checks.append(local)
     if target is not None:
         checks.append(_nixconf_check(dev, target, engine))
     server = _vscode_server_check(dev)
@@ -851,6 +838,37 @@ def _devcontainer_platform(
         status,
         f"runs emulated as {target}{tail}, several times slower than native: {why}",
         f"use an image with a {engine} variant to run natively (`devnix init` picks one)",
+    )
+
+
+def _local_copy_check(dev: Devcontainer, target: Platform | None, engine: Platform) -> Check | None:
+    """Whether the engine's copy under the image's tag is the variant the config should start
+    (:func:`devnix.plan.stale_copy`, the rule ``devnix init`` applies when it writes a config)."""
+    local, image = dev.local_platform, dev.image
+    if local is None or image is None:
+        return None  # nothing pulled yet: the engine pulls the variant the config asks for
+    check_id = "devcontainer.local-copy"
+    wanted = stale_copy(local, dev.image_platforms or (), engine, dev.pinned)
+    if wanted is None:
+        if target is None or not local.same_machine(target):
+            return None  # the platform check says what is wrong
+        message = f"the engine's copy of {image} is {local}, the variant the config runs"
+        return Check(check_id, Status.OK, message)
+    if dev.pinned is not None:
+        message = (
+            f"the engine holds the {local} copy of {image}, but the config pins {wanted}: starting the "
+            f"container pulls the {wanted} variant over that copy, and fails without the registry"
+        )
+    else:
+        message = (
+            f"the engine holds the {local} copy of {image} and the config pins no platform: the container "
+            f"starts that copy, emulated, instead of the tag's native {wanted} variant"
+        )
+    return Check(
+        check_id,
+        Status.WARN,
+        message,
+        f"`{pull_command(wanted, image)}` puts the {wanted} variant under the tag",
     )
 
 

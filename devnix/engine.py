@@ -9,16 +9,15 @@ streams and loads use the SDK.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from devnix import dockerconfig
 from devnix.errors import EngineError
 from devnix.platforms import Platform, from_engine
 
@@ -63,38 +62,17 @@ class LocalImage:
     env: tuple[str, ...] = ()  # the image config's Env
 
 
-def _docker_config_dir() -> Path:
-    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
-
-
 def endpoint() -> Endpoint:
-    """Find the engine the Docker CLI would talk to."""
+    """Find the engine the Docker CLI would talk to (the context is read by :mod:`devnix.dockerconfig`)."""
     host = os.environ.get("DOCKER_HOST")
     if host:
         context = os.environ.get("DOCKER_CONTEXT", "default")
         return Endpoint(_checked_host(host, "DOCKER_HOST"), context, "DOCKER_HOST")
-    config_dir = _docker_config_dir()
-    name = os.environ.get("DOCKER_CONTEXT")
-    if not name:
-        try:
-            name = json.loads((config_dir / "config.json").read_text("utf-8")).get("currentContext")
-        except (OSError, ValueError, AttributeError):
-            name = None
-        if name is not None and not isinstance(name, str):
-            raise EngineError(
-                f"{config_dir / 'config.json'}: currentContext is {name!r}, not a context name",
-                hint="fix it, or run `docker context use default`",
-            )
-    if name and name != "default":
-        meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
-        try:
-            found = json.loads(meta.read_text("utf-8"))["Endpoints"]["docker"]["Host"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise EngineError(
-                f"the Docker context {name!r} is selected but has no readable endpoint",
-                hint="run `docker context use default` or `docker context ls`",
-            ) from None
-        return Endpoint(_checked_host(str(found), f"the Docker context {name!r}"), name, "context")
+    selected = dockerconfig.selected_context()
+    if selected.name != "default":
+        found = dockerconfig.context_host(selected.name)
+        origin = f"the Docker context {selected.name!r}"
+        return Endpoint(_checked_host(found, origin), selected.name, "context")
     return Endpoint(DEFAULT_HOST, "default", "default")
 
 

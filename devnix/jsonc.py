@@ -59,12 +59,19 @@ class JsoncSyntaxError(DevnixError):
 
     exit_code = 2
 
-    def __init__(self, message: str, line: int, column: int, offset: int) -> None:
-        super().__init__(f"line {line}, column {column}: {message}")
+    def __init__(self, message: str, line: int, column: int, offset: int, where: str = "") -> None:
+        at = f"{where}:{line}:{column}" if where else f"line {line}, column {column}"
+        super().__init__(
+            f"{at}: {message}", hint="fix the file there (`devnix validate` lists every problem it finds)"
+        )
         self.reason = message
         self.line = line
         self.column = column
         self.offset = offset
+
+    def at(self, where: str) -> JsoncSyntaxError:
+        """The same error, naming the file it is in."""
+        return JsoncSyntaxError(self.reason, self.line, self.column, self.offset, where)
 
     def located(self, where: str) -> str:
         """The error as compilers print it: ``WHERE:LINE:COL: message``."""
@@ -518,7 +525,19 @@ def read_file(path: Path) -> str:
             f"cannot read {path}: {error.strerror or error}",
             hint="check the path and its permissions",
         ) from None
-    return decode(data)
+    try:
+        return decode(data)
+    except JsoncSyntaxError as error:
+        raise error.at(str(path)) from None
+
+
+def parse_file(path: Path) -> Document:
+    """:func:`read_file` then :func:`parse`, with errors that name the file (``path:line:column``)."""
+    text = read_file(path)
+    try:
+        return parse(text)
+    except JsoncSyntaxError as error:
+        raise error.at(str(path)) from None
 
 
 def decode(data: bytes) -> str:

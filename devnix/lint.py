@@ -10,24 +10,16 @@ stays silent rather than guess.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from devnix import fhsloader, images, platforms
+from devnix import devconfig, fhsloader, images
+from devnix.devconfig import DevConfig
 from devnix.errors import DevnixError
 from devnix.jsonc import JsonPath
 from devnix.platforms import Platform
 
-# Lifecycle commands that run inside the container (initializeCommand runs on the host).
-_COMMAND_KEYS = (
-    "onCreateCommand",
-    "updateContentCommand",
-    "postCreateCommand",
-    "postStartCommand",
-    "postAttachCommand",
-)
-_ENV_KEYS = ("containerEnv", "remoteEnv")
 _CHANNEL_USE = re.compile(
     r"<nixpkgs>|<nixos>|\bnix-channel\b|\bnix-shell\b[^;&|\n]*\s-p\b|\bnix-env\s+(?:-i|--install)\b"
 )
@@ -48,9 +40,10 @@ class LintContext:
     image_platforms: tuple[Platform, ...] | None = None  # None: not known
     image_digest: str | None = None  # sha256:… of the image, when known
     dockerfile: str | None = None  # the text of the config's build.dockerfile
-    # The layout of the image the container starts from (``image``, or the Dockerfile's FROM) as the
-    # engine's local copy or the registry told it; None: only devnix's catalog is known.
-    image_filesystem: images.Filesystem | None = None
+    # The image config's Env of the image the container starts from (``image``, or the Dockerfile's
+    # FROM), as the engine's local copy or the registry told it: its PATH tells a store-only image
+    # devnix's catalog does not know (:func:`devnix.images.filesystem_of`). None: not known.
+    image_env: tuple[str, ...] | None = None
     # Local Features (ids as written, ``./nix``) whose folder holds devnix's fhs-loader.sh.
     loader_features: frozenset[str] = frozenset()
 
@@ -78,101 +71,57 @@ class Setting:
 
 @dataclass
 class Facts:
-    """What the rules look at, read once from the config and its context."""
+    """What the rules look at: the config's model and its context, plus the Nix settings found."""
 
-    config: dict[str, Any]
+    config: DevConfig
     context: LintContext
-    commands: list[tuple[JsonPath, str]] = field(default_factory=list)
     settings: dict[str, list[Setting]] = field(default_factory=dict)
-    platform: Platform | None = None  # the config's --platform
-    platform_path: JsonPath | None = None
-    image: images.ImageRef | None = None
 
     def setting(self, name: str) -> Setting | None:
         found = self.settings.get(name)
         return found[-1] if found else None
 
-    def env(self, name: str) -> JsonPath | None:
-        for key in _ENV_KEYS:
-            section = self.config.get(key)
-            if isinstance(section, dict) and name in section:
-                return (key, name)
-        return None
-
     @property
     def runs_nix(self) -> bool:
-        features = self.config.get("features")
-        feature_ids = features if isinstance(features, dict) else {}
+        image = self.config.image_ref
         return (
             self.context.nix_conf is not None
             or bool(self.settings)
-            or any(re.search(r"(^|/)nix(:|$)", str(f)) for f in feature_ids)
-            or (self.image is not None and "nix" in self.image.repository)
+            or any(re.search(r"(^|/)nix(:|$)", f) for f in self.config.features)
+            or (image is not None and "nix" in image.repository)
         )
 
     @property
     def native(self) -> bool | None:
         """Whether Nix runs natively on the engine (None: cannot tell offline)."""
         engine = self.context.engine_platform
-        if self.platform is None:
+        if self.config.pinned is None:
             # Docker picks the engine's own variant when the image has one.
             known = self.context.image_platforms
             emulated = engine is not None and known and not any(p.same_machine(engine) for p in known)
             return not emulated
         if engine is None:
             return None
-        return self.platform.same_machine(engine)
+        return self.config.pinned.same_machine(engine)
 
 
-def gather(config: Any, context: LintContext) -> Facts:
-    """Read the facts the rules need from a devcontainer.json value."""
-    facts = Facts(config if isinstance(config, dict) else {}, context)
-    config = facts.config
-    for key in _COMMAND_KEYS:
-        facts.commands += _command_texts(config.get(key), (key,))
+def gather(config: DevConfig | Any, context: LintContext) -> Facts:
+    """The facts the rules need: the model of a devcontainer.json (or its parsed value) and the Nix
+    settings in nix.conf, NIX_CONFIG and the Nix Feature's option."""
+    model = config if isinstance(config, DevConfig) else devconfig.read(config)
+    facts = Facts(model, context)
     if context.nix_conf is not None:
         for number, line in enumerate(context.nix_conf.splitlines(), 1):
             _add_setting(facts.settings, line, None, number)
-    for key in _ENV_KEYS:
-        section = config.get(key)
-        if isinstance(section, dict) and isinstance(section.get("NIX_CONFIG"), str):
-            for line in section["NIX_CONFIG"].splitlines():
-                _add_setting(facts.settings, line, (key, "NIX_CONFIG"), None)
-    features = config.get("features")
-    if isinstance(features, dict):
-        for feature_id, options in features.items():
-            extra = options.get("extraNixConfig") if isinstance(options, dict) else None
-            if isinstance(extra, str):  # the Nix Feature's option: settings separated by commas
-                for line in extra.split(","):
-                    _add_setting(facts.settings, line, ("features", feature_id, "extraNixConfig"), None)
-    for path, args in (
-        (("runArgs",), config.get("runArgs")),
-        (
-            ("build", "options"),
-            (config.get("build") or {}).get("options") if isinstance(config.get("build"), dict) else None,
-        ),
-    ):
-        found = _platform_arg(args, path)
-        if found is not None:
-            facts.platform, facts.platform_path = found
-    if isinstance(config.get("image"), str):
-        try:
-            facts.image = images.parse_ref(config["image"])
-        except DevnixError:
-            facts.image = None  # ${localEnv:…} placeholders and the like: nothing to say
+    for key, section in (("containerEnv", model.container_env), ("remoteEnv", model.remote_env)):
+        for line in section.get("NIX_CONFIG", "").splitlines():
+            _add_setting(facts.settings, line, (key, "NIX_CONFIG"), None)
+    for feature_id, options in model.features.items():
+        extra = options.get("extraNixConfig")
+        if isinstance(extra, str):  # the Nix Feature's option: settings separated by commas
+            for line in extra.split(","):
+                _add_setting(facts.settings, line, ("features", feature_id, "extraNixConfig"), None)
     return facts
-
-
-def dockerfile_path(config: Any) -> tuple[JsonPath, str] | None:
-    """Where a config names its Dockerfile (``build.dockerfile``, or the legacy ``dockerFile``)."""
-    if not isinstance(config, dict) or "dockerComposeFile" in config:
-        return None
-    build = config.get("build")
-    if isinstance(build, dict) and isinstance(build.get("dockerfile"), str):
-        return ("build", "dockerfile"), build["dockerfile"]
-    if isinstance(config.get("dockerFile"), str):
-        return ("dockerFile",), config["dockerFile"]
-    return None
 
 
 _FROM = re.compile(r"^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
@@ -180,7 +129,7 @@ _ARG = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$", re.IGNORECASE)
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def dockerfile_base(dockerfile: str, build_args: Any = None) -> str | None:
+def dockerfile_base(dockerfile: str, build_args: Mapping[str, str] | None = None) -> str | None:
     """The image the final stage starts from, through earlier stages' names, with the ARGs declared
     before the first FROM (and ``build.args``) substituted. None when it cannot be told offline
     (an unset variable, ``scratch``)."""
@@ -195,8 +144,7 @@ def dockerfile_base(dockerfile: str, build_args: Any = None) -> str | None:
         found = _FROM.match(line)
         if found is None:
             continue
-        if isinstance(build_args, dict):  # build.args win over the Dockerfile's defaults
-            args.update({str(k): str(v) for k, v in build_args.items()})
+        args.update(build_args or {})  # build.args win over the Dockerfile's defaults
 
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1) or match.group(3)
@@ -212,29 +160,18 @@ def dockerfile_base(dockerfile: str, build_args: Any = None) -> str | None:
     return base
 
 
-def loader_feature(config: Any, local_with_loader: frozenset[str] = frozenset()) -> str | None:
+def loader_feature(config: DevConfig, local_with_loader: frozenset[str] = frozenset()) -> str | None:
     """The Feature that runs devnix's FHS loader step at build time, if the config has one: devnix's
     published ``nix`` Feature (``…devnix…/nix`` at any tag) or a local one holding fhs-loader.sh."""
-    features = config.get("features") if isinstance(config, dict) else None
-    for feature_id in features if isinstance(features, dict) else {}:
+    for feature_id in config.features:
         if feature_id in local_with_loader:
-            return str(feature_id)
-        name = str(feature_id).split("@", 1)[0]
+            return feature_id
+        name = feature_id.split("@", 1)[0]
         if name.rfind(":") > name.rfind("/"):
             name = name[: name.rfind(":")]
         if "devnix" in name.lower() and name.lower().endswith("/nix"):
-            return str(feature_id)
+            return feature_id
     return None
-
-
-def _command_texts(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, list):
-        yield path, " ".join(str(part) for part in value)
-    elif isinstance(value, dict):
-        for name, command in value.items():
-            yield from _command_texts(command, (*path, name))
 
 
 def _add_setting(
@@ -244,26 +181,6 @@ def _add_setting(
     name, equals, value = text.partition("=")
     if equals:
         settings.setdefault(name.strip(), []).append(Setting(value.strip(), path, number))
-
-
-def _platform_arg(args: Any, path: JsonPath) -> tuple[Platform, JsonPath] | None:
-    """The platform named by ``--platform X`` or ``--platform=X`` in a docker argument list."""
-    if not isinstance(args, list):
-        return None
-    for index, arg in enumerate(args):
-        if not isinstance(arg, str):
-            continue
-        value = None
-        if arg.startswith("--platform="):
-            value = arg.split("=", 1)[1]
-        elif arg == "--platform" and index + 1 < len(args) and isinstance(args[index + 1], str):
-            value = args[index + 1]
-        if value:
-            try:
-                return platforms.parse(value), (*path, index)
-            except DevnixError:
-                return None
-    return None
 
 
 # --- the rules -------------------------------------------------------------------------------------
@@ -286,19 +203,19 @@ def _filter_syscalls_native(facts: Facts) -> list[Hit]:
 
 def _image_platform_missing(facts: Facts) -> list[Hit]:
     known = facts.context.image_platforms
-    target = facts.platform or facts.context.engine_platform
+    target = facts.config.pinned or facts.context.engine_platform
     if not known or target is None or any(p.same_machine(target) for p in known):
         return []
     has = ", ".join(sorted(str(p) for p in known))
-    name = facts.config.get("image", "the image")
-    path = facts.platform_path if facts.platform is not None else ("image",)
+    name = facts.config.image or "the image"
+    path = facts.config.pin_path if facts.config.pinned is not None else ("image",)
     return [(path or ("image",), f"{name} has no {target} variant (it has {has})", None)]
 
 
 def _nix_path_missing(facts: Facts) -> list[Hit]:
-    if not facts.runs_nix or facts.env("NIX_PATH") or facts.setting("nix-path"):
+    if not facts.runs_nix or facts.config.env("NIX_PATH") or facts.setting("nix-path"):
         return []
-    for path, command in facts.commands:
+    for path, command in facts.config.commands:
         match = _CHANNEL_USE.search(command)
         if match:
             return [(path, f"this command uses Nix channels ({match.group()}) but NIX_PATH is not set", None)]
@@ -306,42 +223,20 @@ def _nix_path_missing(facts: Facts) -> list[Hit]:
 
 
 def _nix_store_volume(facts: Facts) -> list[Hit]:
-    digest = facts.context.image_digest or (facts.image.digest if facts.image else None)
+    image = facts.config.image_ref
+    digest = facts.context.image_digest or (image.digest if image else None)
     hex_digest = digest.split(":", 1)[-1].lower() if digest else None
     hits: list[Hit] = []
-    for path, name in _nix_volumes(facts.config):
-        runs = _HEX_RUN.findall(name.lower())
+    # An anonymous volume is new with each container: it cannot outlive the image it was seeded from.
+    for mount in facts.config.mounts:
+        if not mount.is_nix_volume or not mount.source:
+            continue
+        runs = _HEX_RUN.findall(mount.source.lower())
         keyed = any(hex_digest.startswith(run) for run in runs) if hex_digest else bool(runs)
         if not keyed:
-            hits.append((path, f"volume {name!r} over /nix will hide the store of a rebuilt image", None))
+            message = f"volume {mount.source!r} over /nix will hide the store of a rebuilt image"
+            hits.append((mount.path, message, None))
     return hits
-
-
-def _nix_volumes(config: dict[str, Any]) -> Iterator[tuple[JsonPath, str]]:
-    """Named volumes mounted at /nix, from ``mounts`` and from ``-v``/``--mount`` in runArgs."""
-    mounts = config.get("mounts")
-    for index, mount in enumerate(mounts if isinstance(mounts, list) else []):
-        if isinstance(mount, str):
-            mount = dict(part.partition("=")[::2] for part in mount.split(",") if part)
-        if isinstance(mount, dict) and _is_nix_volume(mount):
-            yield ("mounts", index), str(mount.get("source") or mount.get("src") or "")
-    args = config.get("runArgs")
-    args = args if isinstance(args, list) else []
-    for index, arg in enumerate(args):
-        value = args[index + 1] if index + 1 < len(args) else None
-        if arg in ("-v", "--volume") and isinstance(value, str):
-            source, _, rest = value.partition(":")
-            if rest.split(":")[0].rstrip("/") == "/nix" and not source.startswith(("/", ".")):
-                yield ("runArgs", index + 1), source
-        elif arg == "--mount" and isinstance(value, str):
-            mount = dict(part.partition("=")[::2] for part in value.split(",") if part)
-            if _is_nix_volume(mount):
-                yield ("runArgs", index + 1), str(mount.get("source") or mount.get("src") or "")
-
-
-def _is_nix_volume(mount: dict[str, Any]) -> bool:
-    target = str(mount.get("target") or mount.get("dst") or mount.get("destination") or "")
-    return target.rstrip("/") == "/nix" and mount.get("type", "volume") == "volume"
 
 
 def _flakes_not_enabled(facts: Facts) -> list[Hit]:
@@ -350,13 +245,13 @@ def _flakes_not_enabled(facts: Facts) -> list[Hit]:
         for name in ("experimental-features", "extra-experimental-features")
         for s in facts.settings.get(name, [])
     )
-    if facts.image is not None:
-        known = images.lookup(facts.image)
+    if facts.config.image_ref is not None:
+        known = images.lookup(facts.config.image_ref)
         if known is not None:
             features += " " + known.nix_settings.get("experimental-features", "")
     if "flakes" in features.split():
         return []
-    uses = [(path, match.group()) for path, c in facts.commands if (match := _FLAKE_USE.search(c))]
+    uses = [(path, match.group()) for path, c in facts.config.commands if (match := _FLAKE_USE.search(c))]
     if uses:
         path, what = uses[0]
         return [(path, f"this command uses flakes ({what}) but they are not enabled", None)]
@@ -367,26 +262,24 @@ def _flakes_not_enabled(facts: Facts) -> list[Hit]:
 
 
 def _store_only_image(facts: Facts) -> list[Hit]:
-    where = dockerfile_path(facts.config)
+    config = facts.config
+    where = config.dockerfile
     path: JsonPath
-    if facts.image is not None:
-        name, path, subject = facts.config["image"], ("image",), f"{facts.config['image']} is"
+    if config.image is not None:
+        name, path, subject = config.image, ("image",), f"{config.image} is"
     elif where is not None and facts.context.dockerfile is not None:
-        build = facts.config.get("build")
-        base = dockerfile_base(
-            facts.context.dockerfile, build.get("args") if isinstance(build, dict) else None
-        )
+        base = dockerfile_base(facts.context.dockerfile, config.build.args if config.build else None)
         # A Dockerfile that runs the step fixes whatever its FROM is (the step is a no-op on FHS images).
         if base is None or fhsloader.dockerfile_adds_loader(facts.context.dockerfile):
             return []
         name, path, subject = base, where[0], f"{where[1]} builds FROM {base},"
     else:
         return []  # compose configs and unreadable Dockerfiles: nothing known
-    if loader_feature(facts.config, facts.context.loader_features) is not None:
+    if loader_feature(config, facts.context.loader_features) is not None:
         return []
-    if image_layout(name, facts.context.image_filesystem) is not images.Filesystem.STORE_ONLY:
+    if layout_of(name, facts.context.image_env) is not images.Filesystem.STORE_ONLY:
         return []
-    target = facts.platform or facts.context.engine_platform
+    target = config.pinned or facts.context.engine_platform
     loader = fhsloader.FHS_LOADERS["arm64" if target and target.architecture == "arm64" else "amd64"]
     return [
         (
@@ -398,15 +291,14 @@ def _store_only_image(facts: Facts) -> list[Hit]:
     ]
 
 
-def image_layout(image: str, learned: images.Filesystem | None = None) -> images.Filesystem:
-    """An image's layout: what the caller learned from the image itself, else devnix's catalog."""
-    if learned is not None and learned is not images.Filesystem.UNKNOWN:
-        return learned
+def layout_of(image: str, env: tuple[str, ...] | None = None) -> images.Filesystem:
+    """An image's layout by :func:`devnix.images.filesystem_of` (devnix's catalog, else the PATH in
+    ``env``, its config's Env), for an image named as a config or a Dockerfile's FROM writes it."""
     try:
-        known = images.lookup(images.parse_ref(image))
+        ref: images.ImageRef | None = images.parse_ref(image)
     except DevnixError:
-        return images.Filesystem.UNKNOWN
-    return known.filesystem if known is not None else images.Filesystem.UNKNOWN
+        ref = None
+    return images.filesystem_of(ref, env)[0]
 
 
 @dataclass(frozen=True)
@@ -459,8 +351,8 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def lint(config: Any, context: LintContext | None = None) -> list[LintFinding]:
-    """Every rule's findings for a parsed devcontainer.json value, in rule order."""
+def lint(config: DevConfig | Any, context: LintContext | None = None) -> list[LintFinding]:
+    """Every rule's findings for a config's model (or its parsed value), in rule order."""
     facts = gather(config, context or LintContext())
     return [
         LintFinding(rule.id, rule.severity, message, rule.hint, path, line)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from devnix.errors import UsageError
+from devnix.errors import RegistryError, UsageError
 from devnix.images import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -121,6 +121,9 @@ def platform_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
+# What the registry sent is not a valid OCI index: devnix will not guess at its entries.
+_BAD_INDEX = "the registry's index is malformed; name the per-platform tags as sources instead"
+_BAD_ANSWER = "the registry's answer is not an OCI manifest; check the reference and the registry"
 
 
 def entries_of_index(index: Mapping[str, Any], source: str) -> list[Entry]:
@@ -128,18 +131,22 @@ def entries_of_index(index: Mapping[str, Any], source: str) -> list[Entry]:
     entries: list[Entry] = []
     manifests = index.get("manifests")
     if not isinstance(manifests, list):
-        raise UsageError(f"{source} is an index without a manifests list")
+        raise RegistryError(f"{source} is an index without a manifests list", hint=_BAD_INDEX)
     for raw in manifests:
         try:
             media_type = str(raw["mediaType"])
             digest = str(raw["digest"])
             size = int(raw["size"])
         except (KeyError, TypeError, ValueError):
-            raise UsageError(f"{source} has an index entry without mediaType, digest and size") from None
+            raise RegistryError(
+                f"{source} has an index entry without mediaType, digest and size", hint=_BAD_INDEX
+            ) from None
         platform = raw.get("platform")
         annotations = raw.get("annotations") or {}
         if not isinstance(annotations, dict) or not _DIGEST.match(digest):
-            raise UsageError(f"{source} has an index entry with a malformed digest or annotations")
+            raise RegistryError(
+                f"{source} has an index entry with a malformed digest or annotations", hint=_BAD_INDEX
+            )
         entries.append(
             Entry(
                 media_type=media_type,
@@ -253,9 +260,9 @@ class Index:
         try:
             value = json.loads(self.body)
         except ValueError:
-            raise UsageError("a manifest that is not JSON") from None
+            raise RegistryError("the registry sent a manifest that is not JSON", hint=_BAD_ANSWER) from None
         if not isinstance(value, dict):
-            raise UsageError("a manifest that is not a JSON object")
+            raise RegistryError("the registry sent a manifest that is not a JSON object", hint=_BAD_ANSWER)
         return value
 
 
@@ -310,7 +317,7 @@ def summarize_manifest(manifest: Mapping[str, Any], source: str) -> ImageSummary
         config_digest = str(config["digest"]) if config.get("digest") else None
         config_size = int(config.get("size") or 0)
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise UsageError(f"{source} has a malformed image manifest") from None
+        raise RegistryError(f"{source} has a malformed image manifest", hint=_BAD_ANSWER) from None
     return ImageSummary(config_digest, config_size, layers)
 
 

@@ -24,9 +24,11 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from devnix import jsonc
+from devnix import devconfig, jsonc
+from devnix.devconfig import DevConfig
 from devnix.errors import UsageError
 from devnix.images import Filesystem
+from devnix.jsonc import JsonPath
 from devnix.plan import Plan
 from devnix.render import Layout, context
 
@@ -53,16 +55,29 @@ class ConfigFile:
             raise MergeRefused(f"{self.path} is not a JSON object", hint="fix it or write a new one")
         return value
 
+    @cached_property
+    def model(self) -> DevConfig:
+        """The config's model (:mod:`devnix.devconfig`), read once."""
+        return devconfig.read(self.value)
+
+    def refuse_wrong(self, path: JsonPath) -> None:
+        """Refuse to edit a key whose value has the wrong shape: the edit would lose or break it."""
+        note = self.model.problem(path)
+        if note is not None:
+            raise MergeRefused(f"{self.path}: {note}", hint="fix it first")
+
     @property
     def is_build(self) -> bool:
         if self.compose is not None:
             return self.compose.build
-        return isinstance(self.value.get("build"), dict) or "dockerFile" in self.value
+        return self.model.build is not None
 
     @cached_property
     def compose(self) -> ComposeService | None:
         """The compose service this config runs, read once (None for image and Dockerfile configs)."""
-        return find_compose_service(self) if "dockerComposeFile" in self.value else None
+        if not self.model.is_compose and self.model.problem(("dockerComposeFile",)) is None:
+            return None
+        return find_compose_service(self)
 
 
 @dataclass(frozen=True)
@@ -79,14 +94,12 @@ def find_compose_service(config: ConfigFile) -> ComposeService:
     """Read the config's compose files; refuse what devnix cannot edit safely, with what to do."""
     from devnix import compose
 
-    value = config.value
-    files, service = value.get("dockerComposeFile"), value.get("service")
-    names = [files] if isinstance(files, str) else files
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+    names, service = config.model.compose_files, config.model.service
+    if not names:
         raise MergeRefused(
             f"{config.path}: dockerComposeFile is not a path or a list of paths", hint="fix it"
         )
-    if not isinstance(service, str) or not service:
+    if not service:
         raise MergeRefused(f"{config.path}: a dockerComposeFile config needs a service", hint="fix it")
     root = (config.root or config.path.parent).resolve()
     chosen: tuple[Path, str] | None = None
@@ -183,11 +196,11 @@ def merge_all(
     values = context(plan, layout)
     text = config.text
     notes: list[str] = []
-    current = config.value
+    model = config.model
     pin = f"--platform={plan.platform}" if plan.pin_platform else None
 
     if config.is_build:
-        text = _set_platform_args(text, ("build", "options"), current, pin)
+        text = _set_platform_args(text, config, ("build", "options"), pin)
         notes.extend(_loader_notes(config))
     elif plan.fhs_loader:
         text = _image_to_build(text, pin)
@@ -196,14 +209,12 @@ def merge_all(
             f"{config.companion_dir}/Dockerfile, which adds the FHS loader VS Code's server needs"
         )
     else:
-        text = _set_if_different(text, ("image",), current.get("image"), values["image"])
-    text = _set_platform_args(text, ("runArgs",), current, pin)
+        text = _set_if_different(text, ("image",), model.image, values["image"])
+    text = _set_platform_args(text, config, ("runArgs",), pin)
 
     conf_path = f"${{containerWorkspaceFolder}}/{config.companion_dir}/nix.conf"
-    environment = current.get("containerEnv")
-    if environment is not None and not isinstance(environment, dict):
-        raise MergeRefused(f"{config.path}: containerEnv is not an object", hint="fix it first")
-    environment = environment or {}
+    config.refuse_wrong(("containerEnv",))
+    environment = model.container_env
     text = _set_if_different(text, ("containerEnv", "NIX_PATH"), environment.get("NIX_PATH"), plan.nix_path)
     text = _set_if_different(
         text, ("containerEnv", "NIX_USER_CONF_FILES"), environment.get("NIX_USER_CONF_FILES"), conf_path
@@ -211,7 +222,7 @@ def merge_all(
 
     if plan.store_volume:
         text = _set_store_volume(
-            text, current, f"source={plan.store_volume}-${{devcontainerId}},target=/nix,type=volume"
+            text, config, f"source={plan.store_volume}-${{devcontainerId}},target=/nix,type=volume"
         )
 
     return _extensions_and_post_create(text, config, values, notes), notes, {}
@@ -231,10 +242,10 @@ def _loader_notes(config: ConfigFile) -> list[str]:
     """A Dockerfile config keeps its Dockerfile: say how to add the FHS loader step when it lacks it."""
     from devnix.fhsloader import SCRIPT_NAME, dockerfile_adds_loader
 
-    build = config.value.get("build")
-    name = build.get("dockerfile") if isinstance(build, dict) else config.value.get("dockerFile")
-    if not isinstance(name, str):
+    where = config.model.dockerfile
+    if where is None:
         return []
+    name = where[1]
     try:
         dockerfile = (config.path.parent / name).read_text("utf-8", errors="replace")
     except OSError:
@@ -272,24 +283,20 @@ def _merge_compose(
     from devnix import compose
 
     values = context(plan, layout)
-    current = config.value
     notes: list[str] = []
     text = config.text
     environment = {"NIX_PATH": plan.nix_path}
-    workspace = current.get("workspaceFolder")
+    workspace = config.model.workspace_folder
     conf = f"{config.companion_dir}/nix.conf"
-    if isinstance(workspace, str) and workspace.startswith("/") and "${" not in workspace:
+    if workspace is not None and workspace.startswith("/") and "${" not in workspace:
         # Compose files get no ${containerWorkspaceFolder}: the path the service mounts the project at
         # is the config's workspaceFolder, written out.
         environment["NIX_USER_CONF_FILES"] = f"{workspace.rstrip('/')}/{conf}"
     else:
-        remote_env = current.get("remoteEnv")
-        if remote_env is not None and not isinstance(remote_env, dict):
-            raise MergeRefused(f"{config.path}: remoteEnv is not an object", hint="fix it first")
+        config.refuse_wrong(("remoteEnv",))
         wanted = f"${{containerWorkspaceFolder}}/{conf}"
-        text = _set_if_different(
-            text, ("remoteEnv", "NIX_USER_CONF_FILES"), (remote_env or {}).get("NIX_USER_CONF_FILES"), wanted
-        )
+        current = config.model.remote_env.get("NIX_USER_CONF_FILES")
+        text = _set_if_different(text, ("remoteEnv", "NIX_USER_CONF_FILES"), current, wanted)
         why = "has no workspaceFolder" if workspace is None else "has a workspaceFolder with variables"
         notes.append(
             f"{config.path.name} {why}, which a compose file cannot spell; NIX_USER_CONF_FILES went to "
@@ -333,49 +340,31 @@ def _set_if_different(text: str, path: tuple[str, ...], current: Any, wanted: An
     return text if current == wanted else jsonc.set_value(text, path, wanted)
 
 
-def _is_platform_arg(item: Any) -> bool:
-    return isinstance(item, str) and (item == "--platform" or item.startswith("--platform="))
-
-
-def _set_platform_args(text: str, path: tuple[str, ...], current: dict[str, Any], pin: str | None) -> str:
+def _set_platform_args(text: str, config: ConfigFile, path: JsonPath, pin: str | None) -> str:
     """Keep every argument but the ``--platform`` ones, then add devnix's pin when it needs one."""
-    items: Any = current
-    for key in path:
-        items = items.get(key) if isinstance(items, dict) else None
-    if items is None:
+    config.refuse_wrong(path)
+    model = config.model
+    args = model.run_args if path == ("runArgs",) else model.build.options if model.build else None
+    if args is None:
         return text if pin is None else jsonc.set_value(text, path, [pin])
-    if not isinstance(items, list):
-        raise MergeRefused(f"{'.'.join(path)} is not an array", hint="fix it first")
-    doomed: list[int] = []
-    for index, item in enumerate(items):
-        if _is_platform_arg(item):
-            doomed.append(index)
-            if item == "--platform" and index + 1 < len(items):
-                doomed.append(index + 1)  # the value of the two-word form
-    kept = [item for index, item in enumerate(items) if index not in doomed]
-    if kept + ([pin] if pin else []) == items:
+    doomed = args.platform_positions()
+    kept = [item for index, item in enumerate(args.items) if index not in doomed]
+    if kept + ([pin] if pin else []) == list(args.items):
         return text
-    for index in sorted(set(doomed), reverse=True):
+    for index in reversed(doomed):
         text = jsonc.remove(text, (*path, index))
     if pin:
         text = jsonc.set_value(text, (*path, len(kept)), pin)
     return text
 
 
-def _set_store_volume(text: str, current: dict[str, Any], mount: str) -> str:
+def _set_store_volume(text: str, config: ConfigFile, mount: str) -> str:
     """Replace devnix's earlier store volume (an older image's) with the one for this image."""
-    mounts = current.get("mounts")
-    if mounts is None:
-        return jsonc.set_value(text, ("mounts",), [mount])
-    if not isinstance(mounts, list):
-        raise MergeRefused("mounts is not an array", hint="fix it first")
-    if mount in mounts:
+    config.refuse_wrong(("mounts",))
+    listed = [m for m in config.model.mounts if m.path[0] == "mounts"]
+    if any(m.text == mount for m in listed):
         return text
-    stale = [
-        index
-        for index, item in enumerate(mounts)
-        if isinstance(item, str) and "source=devnix-nix-" in item and "target=/nix" in item
-    ]
-    for index in reversed(stale):
-        text = jsonc.remove(text, ("mounts", index))
-    return jsonc.set_value(text, ("mounts", len(mounts) - len(stale)), mount)
+    stale = [m.path for m in listed if m.is_nix_volume and m.source.startswith("devnix-nix-")]
+    for where in reversed(stale):
+        text = jsonc.remove(text, where)
+    return jsonc.append_unique(text, ("mounts",), mount)

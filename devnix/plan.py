@@ -158,6 +158,35 @@ def store_volume_name(digest: str) -> str:
     return f"devnix-nix-{algorithm}-{hexdigits[:16]}"
 
 
+def stale_copy(
+    local: Platform, image_platforms: tuple[Platform, ...], engine: Platform, pinned: Platform | None
+) -> Platform | None:
+    """The variant to pull when the engine's copy of a tag is not the one a config should start.
+
+    After an emulated run pulled another variant of a multi-platform tag, the engine keeps that copy
+    under the tag. ``docker run`` without ``--platform`` starts it as it is (Docker warns only on its own
+    stderr), so a config written for the native variant runs emulated, with Nix's syscall filter on; with
+    ``--platform`` the copy does not match what the config pins. None: the copy is the right one, or
+    nothing says which one is (a single-platform tag, a pin the tag does not have).
+    """
+    if pinned is not None:
+        if image_platforms and not _has(list(image_platforms), pinned):
+            return None  # the platform check says the tag lacks it; a pull would fail too
+        wanted: Platform | None = pinned
+    elif len(image_platforms) < 2:
+        return None
+    else:
+        wanted = next((p for p in image_platforms if p.same_machine(engine)), None)
+    if wanted is None or local.same_machine(wanted):
+        return None
+    return wanted
+
+
+def pull_command(platform: Platform, image: str) -> str:
+    """What puts the ``platform`` variant of ``image`` under its tag in the engine."""
+    return f"docker pull --platform {platform} {image}"
+
+
 def _has(platforms: list[Platform], wanted: Platform) -> bool:
     return any(p.same_machine(wanted) for p in platforms)
 

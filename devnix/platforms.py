@@ -49,7 +49,10 @@ class Platform:
         """The Nix system for this platform, e.g. ``aarch64-linux``."""
         cpu = _NIX_CPU.get(self.architecture)
         if cpu is None:
-            raise UsageError(f"Nix has no system for platform {self}")
+            raise UsageError(
+                f"Nix has no system for platform {self}",
+                hint="give a Nix system such as aarch64-linux or x86_64-linux (linux/arm64, linux/amd64)",
+            )
         return f"{cpu}-{self.os}"
 
     @property

@@ -1,16 +1,15 @@
-"""Edge: the OCI distribution API (manifests, indexes, blobs) with the auth flows registries use.
+"""Edge: the OCI distribution API (manifests, indexes, blobs, tags) with the auth flows registries use.
 
-- Credentials come from the Docker config (``$DOCKER_CONFIG/config.json``): ``auths`` entries, or a
-  credential helper (``credHelpers`` / ``credsStore``) asked through ``docker-credential-<name> get`` with
-  the server on stdin, so no secret ever reaches argv, a log or a file devnix writes.
+- HTTP (proxies, retries, redirects, where credentials may go) is :mod:`devnix.transport`'s; the
+  credentials come from :mod:`devnix.dockerconfig`. This module is the API on top of them.
 - A 401 names the scheme: ``Bearer`` means a token from the realm (anonymous when there are no
   credentials, as Docker Hub and ghcr.io allow for public images); ``Basic`` means the credentials
   themselves.
 - Loopback registries speak plain HTTP, as the Docker engine assumes for them; others HTTPS unless
   ``insecure`` is asked for.
-
-Built on :mod:`http.client` rather than requests/httpx: it is all that a handful of GETs and PUTs need,
-and it keeps ``devnix init`` well inside its start-up budget.
+- Nothing a registry sends is trusted before it is checked, in one place each: every digest it names
+  (:func:`checked_digest`, before it goes into a URL), every body fetched by digest (:func:`verify`,
+  a streamed blob as it ends), every JSON answer (:func:`json_object`).
 """
 
 from __future__ import annotations
@@ -18,19 +17,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
 
+from devnix import dockerconfig, transport
+from devnix.dockerconfig import Credentials
 from devnix.errors import RegistryError
 from devnix.images import (
-    DOCKER_HUB,
     DOCKER_LIST,
     DOCKER_MANIFEST,
     INDEX_TYPES,
@@ -40,29 +36,96 @@ from devnix.images import (
     ImageRef,
 )
 from devnix.platforms import Platform
-
-if TYPE_CHECKING:
-    import http.client
+from devnix.transport import NotFoundError, Origin, Response
 
 _ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
-_DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
-DEFAULT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = transport.DEFAULT_TIMEOUT
+MAX_MANIFEST = 4 << 20  # the distribution spec's limit a registry must accept; clients may refuse more
+_MAX_SMALL = 1 << 20  # a token or a tag list page
+_UNREACHABLE_HINT = "check the network, or use an image the Docker engine already has"
 
 
-@dataclass(frozen=True)
-class Credentials:
-    username: str
-    secret: str = field(repr=False)  # never shown, not even in a traceback's repr
+class DigestMismatchError(RegistryError):
+    """Content fetched by digest does not hash to that digest."""
 
 
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
+class MalformedAnswerError(RegistryError):
+    """The registry answered with something of the wrong shape (not JSON, a field of the wrong type)."""
 
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
+
+class AuthError(RegistryError):
+    """The registry (or its token service) refused the credentials, or anonymous access."""
+
+
+# --- the shapes of answers, checked in one place ------------------------------------------------------
+
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def checked_digest(value: Any, what: str) -> str:
+    """``value`` if it is a digest devnix can verify (sha256 or sha512), else one clear error.
+
+    Every digest goes through here before it is put in a URL: one from a hostile index could
+    otherwise carry ``../`` or a query into the path.
+    """
+    if isinstance(value, str) and _DIGEST_RE.fullmatch(value):
+        return value
+    shown = json.dumps(value)[:80] if not isinstance(value, str) else repr(value[:80])
+    raise MalformedAnswerError(
+        f"{what} names the digest {shown}, which is not a sha256 or sha512 digest",
+        hint="the registry's answer (or the reference) is malformed",
+    )
+
+
+def verify(data: bytes, digest: str, what: str) -> None:
+    """Content addressing is the point of a digest: bytes that do not hash to it are not that content,
+    whatever the registry (or a proxy on the way) says."""
+    algorithm, _, expected = digest.partition(":")
+    actual = hashlib.new(algorithm, data).hexdigest()
+    if actual != expected:
+        raise DigestMismatchError(
+            f"{what} came back with content whose digest is {algorithm}:{actual}, not {digest}",
+            hint="the registry or a proxy altered it; try again, or report it to the registry",
+        )
+
+
+def json_object(body: bytes, what: str) -> dict[str, Any]:
+    """A JSON object, or one line saying that ``what`` is not one."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        raise MalformedAnswerError(f"{what} is not JSON", hint=_SHAPE_HINT) from None
+    if not isinstance(value, dict):
+        raise MalformedAnswerError(f"{what} is not a JSON object", hint=_SHAPE_HINT)
+    return value
+
+
+_SHAPE_HINT = "the registry does not answer as the OCI distribution API says; check its address"
+
+
+def _check(response: Response, what: str, registry: str) -> None:
+    """Raise a typed error for a status that is not 2xx, with the registry's own words when it gave any."""
+    if 200 <= response.status < 300:
+        return
+    detail = ""
+    try:
+        errors = json.loads(response.body).get("errors")
+    except (ValueError, AttributeError, RecursionError):
+        errors = None
+    if isinstance(errors, list):
+        words = [
+            str(e.get("message") or e.get("code") or "") if isinstance(e, dict) else str(e) for e in errors
+        ]
+        text = " ".join("; ".join(w for w in words if w).split())[:200]  # one line, whatever was sent
+        detail = f": {text}" if text else ""
+    hint = None
+    if response.status in (401, 403):
+        hint = f"run `docker login {registry}` with an account that may do this"
+    transport.raise_for_status(response, what, detail, hint=hint)
 
 
 @dataclass(frozen=True)
@@ -75,13 +138,7 @@ class Manifest:
 
     @property
     def json(self) -> dict[str, Any]:
-        try:
-            value = json.loads(self.body)
-        except ValueError:
-            raise RegistryError("the registry returned a manifest that is not JSON") from None
-        if not isinstance(value, dict):
-            raise RegistryError("the registry returned a manifest that is not a JSON object")
-        return value
+        return json_object(self.body, "the registry's manifest")
 
     @property
     def is_index(self) -> bool:
@@ -100,84 +157,14 @@ class RemoteImage:
     env: tuple[str, ...] | None = None
 
 
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-# --- credentials ------------------------------------------------------------------------------------
-
-
-def docker_config_path() -> Path:
-    base = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
-    return Path(base) / "config.json"
-
-
-def credentials_for(registry: str) -> Credentials | None:
-    """The Docker config's credentials for ``registry`` (helpers included), or ``None``."""
-    try:
-        config = json.loads(docker_config_path().read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(config, dict):
-        return None
-    keys = _config_keys(registry)
-    # A hand-edited config may hold anything: only the shapes the Docker CLI writes are used.
-    helpers = config.get("credHelpers")
-    helpers = helpers if isinstance(helpers, dict) else {}
-    for key in keys:
-        if isinstance(helpers.get(key), str):
-            return _from_helper(helpers[key], key)
-    auths = config.get("auths")
-    auths = auths if isinstance(auths, dict) else {}
-    for key in keys:
-        entry = auths.get(key)
-        if isinstance(entry, dict) and isinstance(entry.get("auth"), str) and entry["auth"]:
-            try:
-                username, _, secret = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return None
-            return Credentials(username, secret)
-    store = config.get("credsStore")
-    if isinstance(store, str) and store:
-        for key in keys:
-            found = _from_helper(store, key)
-            if found:
-                return found
-    return None
-
-
-def _config_keys(registry: str) -> list[str]:
-    if registry == DOCKER_HUB:
-        return [_DOCKER_HUB_CONFIG_KEY, "docker.io", "index.docker.io", "registry-1.docker.io"]
-    return [registry, f"https://{registry}", f"http://{registry}"]
-
-
-def _from_helper(helper: str, server: str) -> Credentials | None:
-    program = shutil.which(f"docker-credential-{helper}")
-    if program is None:
-        return None
-    try:
-        done = subprocess.run(
-            [program, "get"], input=server.encode(), capture_output=True, timeout=20, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    try:
-        answer = json.loads(done.stdout)
-        return Credentials(str(answer["Username"]), str(answer["Secret"]))
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 # --- the client -------------------------------------------------------------------------------------
 
 _CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
+_TOKEN_RE = re.compile(r"[\x21-\x7e]{1,8192}")  # visible ASCII: it goes into a header
 
 
 class Client:
-    """One registry's API. Keeps one connection and the tokens it was given, per scope."""
+    """One registry's API. Keeps its connections and the tokens it was given, per scope."""
 
     def __init__(
         self,
@@ -196,13 +183,18 @@ class Client:
         self.plain_http = probe.is_loopback if plain_http is None else plain_http
         self.insecure = insecure
         self.timeout = timeout
+        self.origin = Origin.of(f"{self.scheme}://{self.api_host}")
         self._credentials = credentials
         self._use_docker_config = use_docker_config and credentials is None
         self._looked_up = False
         self._tokens: dict[str, str] = {}
         self._basic = False
-        self._connection: http.client.HTTPConnection | None = None
-        self.requests = 0  # counted so tests can prove what was (not) downloaded
+        self.transport = transport.Transport(
+            label=f"registry {registry}",
+            hint=_UNREACHABLE_HINT,
+            timeout=timeout,
+            insecure=frozenset({self.origin}) if insecure else frozenset(),
+        )
 
     @classmethod
     def for_ref(cls, ref: ImageRef, **kwargs: Any) -> Client:
@@ -212,73 +204,23 @@ class Client:
     def scheme(self) -> str:
         return "http" if self.plain_http else "https"
 
+    @property
+    def requests(self) -> int:
+        """HTTP exchanges so far (retries, redirects and token requests included)."""
+        return self.transport.requests
+
     def credentials(self) -> Credentials | None:
         if not self._looked_up and self._use_docker_config:
-            self._credentials = credentials_for(self.registry)
+            self._credentials = dockerconfig.credentials_for(self.registry)
         self._looked_up = True
         return self._credentials
 
-    # -- plumbing --
-
-    def _connect(self) -> http.client.HTTPConnection:
-        import http.client
-
-        if self._connection is None:
-            if self.plain_http:
-                self._connection = http.client.HTTPConnection(self.api_host, timeout=self.timeout)
-            else:
-                import ssl
-
-                context = ssl.create_default_context()
-                if self.insecure:
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-                self._connection = http.client.HTTPSConnection(
-                    self.api_host, timeout=self.timeout, context=context
-                )
-        return self._connection
-
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        self.transport.close()
 
-    def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Response:
-        """One request; absolute URLs to other hosts (blob redirects, token realms) get their own."""
-        import http.client
-
-        parts = urlsplit(url)
-        self.requests += 1
-        try:
-            if parts.netloc and parts.netloc != self.api_host:
-                conn_class = (
-                    http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-                )
-                other = conn_class(parts.netloc, timeout=self.timeout)
-                try:
-                    other.request(method, _path(parts), body=body, headers=headers)
-                    raw = other.getresponse()
-                    return Response(raw.status, _headers(raw), raw.read())
-                finally:
-                    other.close()
-            connection = self._connect()
-            try:
-                connection.request(method, _path(parts) if parts.netloc else url, body=body, headers=headers)
-                raw = connection.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # A kept-alive connection the server closed: one fresh try.
-                self.close()
-                connection = self._connect()
-                connection.request(method, _path(parts) if parts.netloc else url, body=body, headers=headers)
-                raw = connection.getresponse()
-            return Response(raw.status, _headers(raw), raw.read())
-        except OSError as error:
-            self.close()
-            reason = getattr(error, "reason", None) or error.strerror or str(error) or type(error).__name__
-            raise RegistryError(
-                f"cannot reach registry {self.registry} ({self.scheme}://{self.api_host}): {reason}",
-                hint="check the network, or use an image the Docker engine already has",
-            ) from None
+    def url(self, path: str) -> str:
+        """An absolute URL for a path of this registry's API (an absolute URL stays as it is)."""
+        return path if urlsplit(path).scheme else f"{self.scheme}://{self.api_host}{path}"
 
     def request(
         self,
@@ -289,37 +231,34 @@ class Client:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         follow: bool = True,
+        limit: int = transport.MAX_BODY,
     ) -> Response:
-        """A request to ``/v2/...`` that answers the registry's auth challenge and follows redirects."""
+        """A request to ``/v2/...`` (or an absolute URL) that answers the registry's auth challenge.
+
+        Credentials go only to this registry's origin; the transport follows redirects and drops them
+        when a redirect leaves it.
+        """
+        url = self.url(path)
+        ours = Origin.of(url) == self.origin
         merged = dict(headers or {})
-        auth = self._authorization(scope)
+        auth = self._authorization(scope) if ours else None
         if auth:
             merged["Authorization"] = auth
-        response = self._send(method, path, merged, body)
-        if response.status == 401:
-            challenge = response.header("www-authenticate") or ""
-            self._answer(challenge, scope)
+        response = self.transport.request(method, url, headers=merged, body=body, follow=follow, limit=limit)
+        if response.status == 401 and ours and Origin.of(response.url or url) == self.origin:
+            self._answer(response.header("www-authenticate") or "", scope)
             auth = self._authorization(scope)
             if auth:
                 merged["Authorization"] = auth
-                response = self._send(method, path, merged, body)
+                response = self.transport.request(
+                    method, url, headers=merged, body=body, follow=follow, limit=limit
+                )
             if response.status == 401:
                 who = "the credentials from the Docker config" if self.credentials() else "anonymous access"
-                raise RegistryError(
+                raise AuthError(
                     f"registry {self.registry} refused {who} for {scope}",
                     hint=f"run `docker login {self.registry}` with an account that can read it",
                 )
-        hops = 0
-        while follow and response.status in (301, 302, 303, 307, 308) and hops < 5:
-            location = response.header("location")
-            if not location:
-                break
-            hops += 1
-            target = urljoin(f"{self.scheme}://{self.api_host}{path}", location)
-            same_host = urlsplit(target).netloc == self.api_host
-            # Credentials stay with the registry; a storage redirect (S3, a CDN) gets none.
-            hop_headers = merged if same_host else {k: v for k, v in merged.items() if k != "Authorization"}
-            response = self._send(method if method in ("GET", "HEAD") else "GET", target, hop_headers, None)
         return response
 
     def _authorization(self, scope: str) -> str | None:
@@ -328,106 +267,114 @@ class Client:
         if self._basic:
             credentials = self.credentials()
             if credentials:
-                raw = f"{credentials.username}:{credentials.secret}".encode()
-                return "Basic " + base64.b64encode(raw).decode()
+                return _basic(credentials)
         return None
 
     def _answer(self, challenge: str, scope: str) -> None:
-        scheme, _, params_text = challenge.partition(" ")
+        scheme, _, params_text = challenge.strip().partition(" ")
         params = dict(_CHALLENGE_RE.findall(params_text))
         if scheme.lower() == "basic":
             if self.credentials() is None:
-                raise RegistryError(
-                    f"registry {self.registry} needs a login",
-                    hint=f"run `docker login {self.registry}`",
+                raise AuthError(
+                    f"registry {self.registry} needs a login", hint=f"run `docker login {self.registry}`"
                 )
             self._basic = True
             return
         if scheme.lower() != "bearer" or "realm" not in params:
-            raise RegistryError(f"registry {self.registry} asked for an unknown auth scheme {scheme!r}")
+            shown = " ".join(scheme.split())[:40]
+            raise AuthError(
+                f"registry {self.registry} asked for an unknown auth scheme {shown!r}",
+                hint="devnix speaks the Bearer and Basic flows of the distribution spec",
+            )
+        realm = params["realm"]
+        try:
+            Origin.of(realm)
+        except transport.ProtocolError:
+            raise MalformedAnswerError(
+                f"registry {self.registry} named a token service that is not an http(s) address: "
+                f"{realm[:80]!r}",
+                hint=_SHAPE_HINT,
+            ) from None
         # Several scopes (a cross-repository mount needs push here and pull there) go as repeated
         # ``scope`` parameters, as the distribution token spec has it.
         query = [("service", params.get("service", ""))] + [("scope", s) for s in scope.split()]
         headers = {}
         credentials = self.credentials()
         if credentials:
-            raw = f"{credentials.username}:{credentials.secret}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-        realm = params["realm"]
+            headers["Authorization"] = _basic(credentials)
         separator = "&" if "?" in realm else "?"
-        response = self._send("GET", f"{realm}{separator}{urlencode(query)}", headers, None)
+        response = self.transport.request(
+            "GET", f"{realm}{separator}{urlencode(query)}", headers=headers, limit=_MAX_SMALL
+        )
         if response.status == 401:
-            raise RegistryError(
+            raise AuthError(
                 f"registry {self.registry} refused the credentials from the Docker config",
                 hint=f"run `docker login {self.registry}` again",
             )
-        if response.status != 200:
-            raise RegistryError(f"token service of {self.registry} answered HTTP {response.status}")
-        try:
-            answer = json.loads(response.body)
-            self._tokens[scope] = str(answer.get("token") or answer["access_token"])
-        except (ValueError, KeyError, TypeError):
-            raise RegistryError(f"token service of {self.registry} sent no token") from None
+        _check(response, f"asking the token service of {self.registry} for a token", self.registry)
+        answer = json_object(response.body, f"the token service of {self.registry}'s answer")
+        token = answer.get("token") or answer.get("access_token")
+        if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
+            raise MalformedAnswerError(f"token service of {self.registry} sent no token", hint=_SHAPE_HINT)
+        self._tokens[scope] = token
 
-    # -- the API --
+    # -- reading --
 
     def find_manifest(self, repository: str, reference: str) -> Manifest | None:
         """The manifest or index at a tag or digest, or ``None`` when there is none (HTTP 404)."""
+        by_digest = ":" in reference  # a tag never holds a colon
+        where = f"{self.registry}/{repository}{'@' if by_digest else ':'}{reference}"
+        if by_digest:
+            checked_digest(reference, where)
         response = self.request(
             "GET",
             f"/v2/{repository}/manifests/{reference}",
             scope=f"repository:{repository}:pull",
             headers={"Accept": _ACCEPT},
+            limit=MAX_MANIFEST,
         )
         if response.status == 404:
             return None
-        _check(response, f"reading the manifest of {self.registry}/{repository}:{reference}")
+        _check(response, f"reading the manifest of {where}", self.registry)
         media_type = (response.header("content-type") or "").split(";")[0].strip()
         if media_type not in INDEX_TYPES + MANIFEST_TYPES:
             media_type = _sniff_media_type(response.body) or media_type
         digest = sha256_digest(response.body)
-        if reference.startswith("sha256:") and digest != reference:
-            # Content addressing is the whole point of a digest: bytes that do not hash to it are
-            # not that manifest, whatever the registry (or a proxy on the way) says.
-            raise RegistryError(
-                f"{self.registry}/{repository}@{reference} came back with content whose digest is {digest}",
-                hint="the registry or a proxy altered it; try again, or report it to the registry",
-            )
-        return Manifest(media_type, response.header("docker-content-digest") or digest, response.body)
+        claimed = response.header("docker-content-digest")
+        if by_digest:
+            verify(response.body, reference, where)
+            digest = reference
+        elif claimed and _DIGEST_RE.fullmatch(claimed.strip()):
+            # What init pins a config to: it must be the digest of these very bytes.
+            verify(response.body, claimed.strip(), where)
+            digest = claimed.strip()
+        return Manifest(media_type, digest, response.body)
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         found = self.find_manifest(repository, reference)
         if found is None:
-            raise RegistryError(
+            raise NotFoundError(
                 f"{self.registry}/{repository}:{reference} not found",
+                status=404,
                 hint="check the image name and tag",
             )
         return found
 
     def get_blob(self, repository: str, digest: str) -> bytes:
+        """A (small) blob read whole, checked against its digest."""
+        where = f"blob {digest} of {self.registry}/{repository}"
+        checked_digest(digest, where)
         response = self.request(
             "GET", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull"
         )
-        _check(response, f"reading blob {digest} of {self.registry}/{repository}")
+        _check(response, f"reading {where}", self.registry)
+        verify(response.body, digest, where)
         return response.body
-
-    # -- writing (devnix manifest create) --
-
-    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
-        """PUT a manifest or index under a tag or its digest; the registry's digest of it."""
-        response = self.request(
-            "PUT",
-            f"/v2/{repository}/manifests/{reference}",
-            scope=push_scope(repository),
-            headers={"Content-Type": media_type},
-            body=body,
-        )
-        _check(response, f"writing the manifest {self.registry}/{repository}:{reference}")
-        return response.header("docker-content-digest") or sha256_digest(body)
 
     def has_blob(self, repository: str, digest: str) -> bool:
         """HEAD a blob. Redirects are not followed: a redirect to storage already means "present",
         and following it would turn the HEAD into a GET of the whole blob."""
+        checked_digest(digest, f"blob {digest} of {self.registry}/{repository}")
         response = self.request(
             "HEAD",
             f"/v2/{repository}/blobs/{digest}",
@@ -436,10 +383,47 @@ class Client:
         )
         if response.status == 404:
             return False
-        if response.status in (301, 302, 303, 307, 308):
+        if response.status in transport.REDIRECT_STATUSES:
             return True
-        _check(response, f"looking for blob {digest} in {self.registry}/{repository}")
+        _check(response, f"looking for blob {digest} in {self.registry}/{repository}", self.registry)
         return True
+
+    def open_blob(self, repository: str, digest: str) -> BlobStream:
+        """A blob's body as a stream (never read whole into memory), redirects to storage followed;
+        checked against its digest as it ends."""
+        scope = f"repository:{repository}:pull"
+        # A HEAD first answers the auth challenge (a streamed GET cannot be retried after a 401) and
+        # makes a missing blob a clear error.
+        if not self.has_blob(repository, digest):
+            raise NotFoundError(f"blob {digest} is missing from {self.registry}/{repository}", status=404)
+        headers: dict[str, str] = {}
+        auth = self._authorization(scope)
+        if auth:
+            headers["Authorization"] = auth
+        stream = self.transport.open("GET", self.url(f"/v2/{repository}/blobs/{digest}"), headers=headers)
+        if stream.status != 200:
+            with stream:
+                body = stream.read(4096)
+            answer = Response(stream.status, stream.headers, body, stream.url)
+            _check(answer, f"reading blob {digest}", self.registry)
+        return BlobStream(stream, digest, f"blob {digest} of {self.registry}/{repository}")
+
+    # -- writing (devnix manifest create, devnix publish) --
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        """PUT a manifest or index under a tag or its digest; its digest (of the bytes sent)."""
+        response = self.request(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=push_scope(repository),
+            headers={"Content-Type": media_type},
+            body=body,
+        )
+        _check(response, f"writing the manifest {self.registry}/{repository}:{reference}", self.registry)
+        claimed = (response.header("docker-content-digest") or "").strip()
+        if _DIGEST_RE.fullmatch(claimed):
+            verify(body, claimed, f"the manifest written to {self.registry}/{repository}:{reference}")
+        return sha256_digest(body)
 
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> Upload | None:
         """Ask the registry to link a blob from another of its repositories: ``None`` when it did.
@@ -447,6 +431,7 @@ class Client:
         A registry that cannot mount (the blob is not readable there, or mounting is off) opens an
         ordinary upload session instead (HTTP 202); that session is returned for a streamed copy.
         """
+        checked_digest(digest, f"blob {digest} of {self.registry}/{from_repository}")
         scope = f"{push_scope(repository)} repository:{from_repository}:pull"
         query = urlencode({"mount": digest, "from": from_repository})
         response = self.request(
@@ -464,89 +449,62 @@ class Client:
         return self._upload_session(response, repository, scope)
 
     def _upload_session(self, response: Response, repository: str, scope: str) -> Upload:
-        _check(response, f"starting a blob upload to {self.registry}/{repository}")
+        _check(response, f"starting a blob upload to {self.registry}/{repository}", self.registry)
         location = response.header("location")
         if response.status != 202 or not location:
-            raise RegistryError(
-                f"registry {self.registry} opened no upload session for {repository} (HTTP {response.status})"
+            raise MalformedAnswerError(
+                f"registry {self.registry} opened no upload session for {repository} "
+                f"(HTTP {response.status})",
+                hint=_SHAPE_HINT,
             )
-        return Upload(repository, urljoin(f"{self.scheme}://{self.api_host}/", location), scope)
+        try:
+            url = urljoin(f"{self.scheme}://{self.api_host}/", location.strip())
+            Origin.of(url)
+        except (ValueError, transport.ProtocolError):
+            raise MalformedAnswerError(
+                f"registry {self.registry} opened an upload session at {location[:80]!r}, not an address",
+                hint=_SHAPE_HINT,
+            ) from None
+        return Upload(repository, url, scope)
 
-    def open_blob(self, repository: str, digest: str) -> BlobStream:
-        """A blob's body as a stream (never read whole into memory), redirects to storage followed."""
-        scope = f"repository:{repository}:pull"
-        # A HEAD first answers the auth challenge (a streamed GET cannot be retried after a 401) and
-        # makes a missing blob a clear error.
-        if not self.has_blob(repository, digest):
-            raise RegistryError(f"blob {digest} is missing from {self.registry}/{repository}")
-        url = f"{self.scheme}://{self.api_host}/v2/{repository}/blobs/{digest}"
-        headers: dict[str, str] = {}
-        auth = self._authorization(scope)
-        if auth:
-            headers["Authorization"] = auth
-        for _hop in range(6):
-            connection, raw = self._open("GET", url, headers)
-            location = raw.getheader("location")
-            if raw.status in (301, 302, 303, 307, 308) and location:
-                raw.read()
-                connection.close()
-                url = urljoin(url, location)
-                if urlsplit(url).netloc != self.api_host:
-                    headers.pop("Authorization", None)  # storage (S3, a CDN) gets no credentials
-                continue
-            if raw.status != 200:
-                body = raw.read(4096)
-                connection.close()
-                _check(Response(raw.status, _headers(raw), body), f"reading blob {digest}")
-            return BlobStream(connection, raw)
-        raise RegistryError(f"too many redirects reading blob {digest} of {self.registry}/{repository}")
+    def upload_url(self, upload: Upload, digest: str) -> str:
+        separator = "&" if "?" in upload.location else "?"
+        return f"{upload.location}{separator}{urlencode({'digest': checked_digest(digest, 'the upload')})}"
 
     def finish_upload(self, upload: Upload, digest: str, size: int, stream: BlobStream) -> None:
         """Send a whole blob in one PUT to an upload session, straight from ``stream``."""
-        separator = "&" if "?" in upload.location else "?"
-        url = f"{upload.location}{separator}{urlencode({'digest': digest})}"
+        url = self.upload_url(upload, digest)
+        stream.expect(size)
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        auth = self._authorization(upload.scope)
+        auth = self._authorization(upload.scope) if Origin.of(url) == self.origin else None
         if auth:
             headers["Authorization"] = auth
-        connection, raw = self._open("PUT", url, headers, body=stream.response)
-        try:
-            body = raw.read()
-        finally:
-            connection.close()
-        _check(Response(raw.status, _headers(raw), body), f"uploading blob {digest} to {upload.repository}")
+        # A streamed body goes once: no retry, no redirect with it, no answer to a 401 challenge.
+        with self.transport.open("PUT", url, headers=headers, body=stream, follow=False) as answer:
+            body = answer.read(64 << 10)
+            status, answer_headers, final = answer.status, answer.headers, answer.url
+        what = f"uploading blob {digest} to {upload.repository}"
+        _check(Response(status, answer_headers, body, final), what, self.registry)
 
-    def _open(
-        self, method: str, url: str, headers: Mapping[str, str], body: Any = None
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        """A request on a connection of its own, its response left unread (for streaming)."""
-        import http.client
 
-        parts = urlsplit(url)
-        self.requests += 1
-        if parts.scheme == "https":
-            import ssl
+def _basic(credentials: Credentials) -> str:
+    raw = f"{credentials.username}:{credentials.secret}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
 
-            context = ssl.create_default_context()
-            if self.insecure and parts.netloc == self.api_host:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                parts.netloc, timeout=self.timeout, context=context, blocksize=_STREAM_BLOCK
-            )
-        else:
-            connection = http.client.HTTPConnection(
-                parts.netloc, timeout=self.timeout, blocksize=_STREAM_BLOCK
-            )
-        try:
-            connection.request(method, _path(parts), body=body, headers=dict(headers))
-            return connection, connection.getresponse()
-        except OSError as error:
-            connection.close()
-            reason = getattr(error, "reason", None) or error.strerror or str(error) or type(error).__name__
-            raise RegistryError(
-                f"cannot reach registry {self.registry} ({parts.scheme}://{parts.netloc}): {reason}"
-            ) from None
+
+def _sniff_media_type(body: bytes) -> str | None:
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    if isinstance(value.get("mediaType"), str):
+        return str(value["mediaType"])
+    return OCI_INDEX if "manifests" in value else OCI_MANIFEST if "config" in value else None
+
+
+# --- what a tag is: platforms, and the image config's Env -------------------------------------------
 
 
 def image_platforms(
@@ -558,21 +516,27 @@ def image_platforms(
     tag lacks it): two more requests on the same connection and token.
     """
     client = Client.for_ref(ref, timeout=timeout)
-    env: tuple[str, ...] | None = None
     try:
-        manifest = client.get_manifest(ref.repository, ref.reference)
-        if manifest.is_index:
-            platforms = platforms_of_index(manifest.json)
-            if config_for is not None and platforms:
-                child = _child_digest(manifest.json, config_for) or _child_digest(manifest.json, platforms[0])
-                if child is not None:
-                    env = _env_of(_config_of(client, ref, client.get_manifest(ref.repository, child)))
-        else:
-            config = _config_of(client, ref, manifest)
-            platforms = (platform_of_config(config),)
-            env = _env_of(config) if config_for is not None else None
+        return remote_image(client, ref, config_for=config_for)
     finally:
         client.close()
+
+
+def remote_image(client: Client, ref: ImageRef, *, config_for: Platform | None = None) -> RemoteImage:
+    """:func:`image_platforms` on a client of the ref's registry."""
+    env: tuple[str, ...] | None = None
+    manifest = client.get_manifest(ref.repository, ref.reference)
+    if manifest.is_index:
+        index = manifest.json
+        platforms = platforms_of_index(index)
+        if config_for is not None and platforms:
+            child = _child_digest(index, config_for) or _child_digest(index, platforms[0])
+            if child is not None:
+                env = _env_of(_config_of(client, ref, client.get_manifest(ref.repository, child)))
+    else:
+        config = _config_of(client, ref, manifest)
+        platforms = (platform_of_config(config, str(ref)),)
+        env = _env_of(config) if config_for is not None else None
     return RemoteImage(ref, manifest.digest, manifest.media_type, platforms, env)
 
 
@@ -580,11 +544,11 @@ def _child_digest(index: Mapping[str, Any], wanted: Platform) -> str | None:
     """The digest of the index entry that runs as ``wanted``."""
     manifests = index.get("manifests")
     for entry in manifests if isinstance(manifests, list) else ():
-        if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+        if not isinstance(entry, dict):
             continue
         found = platforms_of_index({"manifests": [entry]})
         if found and found[0].same_machine(wanted):
-            return str(entry["digest"])
+            return checked_digest(entry.get("digest"), f"the index entry for {found[0]}")
     return None
 
 
@@ -616,67 +580,26 @@ def platforms_of_index(index: Mapping[str, Any]) -> tuple[Platform, ...]:
     return tuple(found)
 
 
-def platform_of_config(config: Mapping[str, Any]) -> Platform:
-    variant = config.get("variant") or None
-    arch = str(config.get("architecture", ""))
+def platform_of_config(config: Mapping[str, Any], what: str = "the image") -> Platform:
+    """The platform an image config says it runs as."""
+    os_name, arch, variant = config.get("os", "linux"), config.get("architecture"), config.get("variant")
+    if not isinstance(os_name, str) or not os_name or not isinstance(arch, str) or not arch:
+        raise MalformedAnswerError(f"{what}'s image config names no os and architecture", hint=_SHAPE_HINT)
+    variant = variant if isinstance(variant, str) and variant else None
     if arch == "arm64" and variant == "v8":
         variant = None
-    return Platform(str(config.get("os", "linux")), arch, variant)
+    return Platform(os_name, arch, variant)
 
 
 def _config_of(client: Client, ref: ImageRef, manifest: Manifest) -> dict[str, Any]:
-    try:
-        digest = manifest.json["config"]["digest"]
-    except (KeyError, TypeError):
-        raise RegistryError(f"{ref} has a manifest without a config") from None
-    blob = client.get_blob(ref.repository, str(digest))
-    if str(digest).startswith("sha256:") and sha256_digest(blob) != digest:
-        raise RegistryError(f"{ref}'s config blob does not match its digest {digest}")
-    try:
-        config = json.loads(blob)
-    except ValueError:
-        raise RegistryError(f"{ref} has a config that is not JSON") from None
+    config = manifest.json.get("config")
     if not isinstance(config, dict):
-        raise RegistryError(f"{ref} has a config that is not a JSON object")
-    return config
-
-
-def _check(response: Response, what: str) -> None:
-    if 200 <= response.status < 300:
-        return
-    detail = ""
-    try:
-        errors = json.loads(response.body).get("errors") or []
-        if errors:
-            detail = ": " + "; ".join(str(e.get("message", e.get("code", ""))) for e in errors)
-    except (ValueError, AttributeError):
-        pass
-    raise RegistryError(f"{what} failed with HTTP {response.status}{detail}")
-
-
-def _sniff_media_type(body: bytes) -> str | None:
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    if isinstance(value.get("mediaType"), str):
-        return str(value["mediaType"])
-    return OCI_INDEX if "manifests" in value else OCI_MANIFEST if "config" in value else None
-
-
-def _headers(raw: http.client.HTTPResponse) -> dict[str, str]:
-    return {name.lower(): value for name, value in raw.getheaders()}
-
-
-def _path(parts: SplitResult) -> str:
-    return parts.path + (f"?{parts.query}" if parts.query else "")
+        raise MalformedAnswerError(f"{ref} has a manifest without a config", hint=_SHAPE_HINT)
+    digest = checked_digest(config.get("digest"), f"{ref}'s manifest")
+    return json_object(client.get_blob(ref.repository, digest), f"{ref}'s image config")
 
 
 # --- writing: blobs across repositories (devnix manifest create) -----------------------------------
-
-_STREAM_BLOCK = 1 << 20  # 1 MiB reads when streaming a blob from one registry into another
 
 
 def push_scope(repository: str) -> str:
@@ -693,17 +616,53 @@ class Upload:
 
 
 class BlobStream:
-    """A blob's body being received; a file-like object http.client can send on as a request body."""
+    """A blob's body being received, hashed as it passes; a file-like object http.client can send on
+    as a request body.
 
-    def __init__(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
-        self.connection = connection
-        self.response = response
+    The bytes are checked against the digest when they end, or, once the size is known
+    (:meth:`expect`), when the last of them arrives and before it is handed on: a PUT fed from here
+    then stops one block short instead of completing with the wrong blob.
+    """
+
+    def __init__(self, stream: transport.Stream, digest: str, what: str) -> None:
+        self._stream = stream
+        self.digest = digest
+        self._what = what
+        self._hash = hashlib.new(digest.partition(":")[0])
+        self._received = 0
+        self._size: int | None = None
+        self._checked = False
+
+    def expect(self, size: int) -> None:
+        self._size = size
+
+    def read(self, amount: int = -1) -> bytes:
+        data = self._stream.read(amount)
+        self._hash.update(data)
+        self._received += len(data)
+        if self._size is not None and self._received > self._size:
+            raise DigestMismatchError(
+                f"{self._what} is longer than its {self._size} bytes",
+                hint="the registry or a proxy altered it; try again, or report it to the registry",
+            )
+        if not self._checked and (not data or self._received == self._size):
+            self._checked = True
+            actual = f"{self.digest.partition(':')[0]}:{self._hash.hexdigest()}"
+            if actual != self.digest:
+                raise DigestMismatchError(
+                    f"{self._what} came back with content whose digest is {actual}, not {self.digest}",
+                    hint="the registry or a proxy altered it; try again, or report it to the registry",
+                )
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
 
     def __enter__(self) -> BlobStream:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.connection.close()
+        self.close()
 
 
 def transfer_blob(
@@ -741,27 +700,39 @@ def list_tags(client: Client, repository: str) -> list[str]:
     while path is not None and pages < 100:
         pages += 1
         response = client.request(
-            "GET", path, scope=f"repository:{repository}:pull", headers={"Accept": "application/json"}
+            "GET",
+            path,
+            scope=f"repository:{repository}:pull",
+            headers={"Accept": "application/json"},
+            limit=_MAX_SMALL * 8,
         )
         if response.status == 404:
             return tags  # a repository nobody pushed to yet
-        _check(response, f"listing the tags of {client.registry}/{repository}")
-        try:
-            page = json.loads(response.body)
-            tags.extend(str(tag) for tag in (page.get("tags") or []))
-        except (ValueError, AttributeError, TypeError):
-            raise RegistryError(f"registry {client.registry} sent a tag list that is not JSON") from None
+        _check(response, f"listing the tags of {client.registry}/{repository}", client.registry)
+        page = json_object(response.body, f"the tag list of {client.registry}/{repository}")
+        found = page.get("tags") or []
+        if not isinstance(found, list) or not all(isinstance(tag, str) for tag in found):
+            raise MalformedAnswerError(
+                f"the tag list of {client.registry}/{repository} is not a list of names", hint=_SHAPE_HINT
+            )
+        tags.extend(found)
         path = _next_page(response.header("link"))
     return tags
 
 
 def _next_page(link: str | None) -> str | None:
-    """The ``rel="next"`` target of a Link header (distribution's tag-list pagination)."""
+    """The ``rel="next"`` target of a Link header (distribution's tag-list pagination): its path and
+    query only, so a hostile header cannot send the next request (and its token) elsewhere."""
     for part in (link or "").split(","):
         target, _, params = part.partition(";")
         if 'rel="next"' in params.replace(" ", ""):
-            url = urlsplit(target.strip().strip("<>"))
-            return _path(url) or None
+            try:
+                url = urlsplit(target.strip().strip("<>"))
+            except ValueError:
+                return None
+            if not url.path:
+                return None
+            return url.path + (f"?{url.query}" if url.query else "")
     return None
 
 
@@ -772,16 +743,14 @@ def find_manifest(client: Client, repository: str, reference: str) -> Manifest |
 
 def push_blob(client: Client, repository: str, digest: str, data: bytes) -> bool:
     """Make a small blob present in ``repository`` with one POST and one PUT; ``False`` if it was."""
+    verify(data, checked_digest(digest, "the blob to push"), "the blob to push")
     if client.has_blob(repository, digest):
         return False
     upload = client.start_upload(repository)
-    separator = "&" if "?" in upload.location else "?"
-    url = f"{upload.location}{separator}{urlencode({'digest': digest})}"
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
-    if urlsplit(url).netloc == client.api_host:
-        response = client.request("PUT", url, scope=upload.scope, headers=headers, body=data, follow=False)
-    else:
-        # An upload session on another host (storage behind the registry) gets no credentials.
-        response = client._send("PUT", url, headers, data)
-    _check(response, f"uploading blob {digest} to {client.registry}/{repository}")
+    # An upload session on another host (storage behind the registry) gets no credentials.
+    response = client.request(
+        "PUT", client.upload_url(upload, digest), scope=upload.scope, headers=headers, body=data, follow=False
+    )
+    _check(response, f"uploading blob {digest} to {client.registry}/{repository}", client.registry)
     return True

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -44,6 +42,7 @@ _VSCODE_URL = (
 )
 VSCODE_SCHEMAS = ("devContainer.codespaces.schema.json", "devContainer.vscode.schema.json")
 _PERMISSIVE: dict[str, Any] = {"type": "object"}
+_MAX_SCHEMA = 8 << 20  # the two files are ~100 KB; a server sending more is not the spec's
 _HINT = (
     f"pass --schema-dir DIR (or set {SCHEMA_DIR_ENV}) to a folder holding {BASE_SCHEMA} and "
     f"{MAIN_SCHEMA} from devcontainers/spec (schemas/ at commit {SPEC_COMMIT[:12]})"
@@ -80,18 +79,26 @@ def locate(schema_dir: Path | None = None, *, base_url: str = SPEC_URL, timeout:
 
 def download(target: Path, *, base_url: str = SPEC_URL, timeout: float = 10.0) -> None:
     """Fetch the pinned schema files into ``target``; each file appears whole or not at all."""
+    from devnix import transport  # the one HTTP client: proxies, retries, redirects
+
     contents: dict[str, bytes] = {}
-    for name in SCHEMA_FILES:
-        url = base_url + name
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                contents[name] = response.read()
-            json.loads(contents[name])
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            reason = getattr(error, "reason", None) or error
-            raise SchemaUnavailableError(
-                f"cannot download the devcontainer schema ({url}): {reason}", hint=_HINT
-            ) from None
+    with transport.Transport(timeout=timeout) as client:
+        for name in SCHEMA_FILES:
+            url = base_url + name
+            try:
+                response = client.request("GET", url, limit=_MAX_SCHEMA)
+                transport.raise_for_status(response, "the download")
+                json.loads(response.body)
+            except transport.TransportError as error:
+                raise SchemaUnavailableError(
+                    f"cannot download the devcontainer schema ({url}): {error.reason}", hint=_HINT
+                ) from None
+            except (RegistryError, ValueError, RecursionError) as error:
+                reason = error.message if isinstance(error, RegistryError) else "it is not JSON"
+                raise SchemaUnavailableError(
+                    f"cannot download the devcontainer schema ({url}): {reason}", hint=_HINT
+                ) from None
+            contents[name] = response.body
     try:
         target.mkdir(parents=True, exist_ok=True)
         for name, data in contents.items():

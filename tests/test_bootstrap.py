@@ -237,10 +237,10 @@ def test_cli_help_names_the_pass_through() -> None:
 
 
 def test_undo_runs_failure_actions_newest_first_then_the_always_ones() -> None:
-    from devnix.commands.bootstrap import _Undo
+    from devnix.commands.bootstrap.steps import Undo
 
     done: list[str] = []
-    undo = _Undo()
+    undo = Undo()
     undo.always(lambda: done.append("remove builder"))
     undo.on_failure(lambda: done.append("drop loaded image"))
     undo.on_failure(lambda: done.append("restore tag"))
@@ -249,14 +249,14 @@ def test_undo_runs_failure_actions_newest_first_then_the_always_ones() -> None:
 
 
 def test_undo_after_success_only_removes_the_builder_and_reports_problems() -> None:
-    from devnix.commands.bootstrap import _Undo
+    from devnix.commands.bootstrap.steps import Undo
 
     done: list[str] = []
 
     def broken() -> None:
         raise UsageError("engine went away")
 
-    undo = _Undo()
+    undo = Undo()
     undo.on_failure(lambda: done.append("restore tag"))
     undo.always(broken)
     undo.always(lambda: done.append("close attachment"))
@@ -271,7 +271,7 @@ def test_the_flake_folder_streams_as_a_tar_without_vcs_or_result_links(tmp_path:
     import io
     import tarfile
 
-    from devnix.commands.bootstrap import _tar_stream, _walk
+    from devnix.commands.bootstrap.flakecopy import tar_stream, walk
 
     flake = tmp_path / "flake"
     (flake / "sub").mkdir(parents=True)
@@ -282,8 +282,8 @@ def test_the_flake_folder_streams_as_a_tar_without_vcs_or_result_links(tmp_path:
     (flake / "result").symlink_to("/nix/store/none")
     (flake / "link").symlink_to("flake.nix")
 
-    entries = list(_walk(flake))
-    chunks = list(_tar_stream(flake, entries, "devnix-flake"))
+    entries = list(walk(flake))
+    chunks = list(tar_stream(flake, entries, "devnix-flake"))
     assert max(len(c) for c in chunks) <= 1 << 20
     with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
         members = {m.name: m for m in archive.getmembers()}
@@ -300,18 +300,18 @@ def test_the_flake_folder_streams_as_a_tar_without_vcs_or_result_links(tmp_path:
 
 
 def test_build_hints_name_the_system_nix_asked_for() -> None:
-    from devnix.commands.bootstrap import _build_hint
+    from devnix.commands.bootstrap.build import build_hint
 
     nix = core.builder_nix(AMD64, ARM64, "aarch64-linux")
     refused = [
         "error: a 'aarch64-linux' with features {} is required to build '/nix/store/x.drv', "
         "but I am a 'x86_64-linux' with features {benchmark}"
     ]
-    assert "cannot build for aarch64-linux" in (_build_hint(refused, nix) or "")
+    assert "cannot build for aarch64-linux" in (build_hint(refused, nix) or "")
     own = core.builder_nix(AMD64, AMD64, "x86_64-linux")
-    assert "--option extra-platforms aarch64-linux" in (_build_hint(refused, own) or "")
+    assert "--option extra-platforms aarch64-linux" in (build_hint(refused, own) or "")
     missing = ["error: flake 'path:/tmp/devnix-flake' does not provide attribute 'packages.x.y'"]
-    assert "nix flake show" in (_build_hint(missing, nix) or "")
+    assert "nix flake show" in (build_hint(missing, nix) or "")
     seccomp = ["error: unable to load seccomp BPF program: Invalid argument"]
-    assert "--option filter-syscalls false" in (_build_hint(seccomp, own) or "")
-    assert _build_hint(["error: something else"], nix) is None
+    assert "--option filter-syscalls false" in (build_hint(seccomp, own) or "")
+    assert build_hint(["error: something else"], nix) is None

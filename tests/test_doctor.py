@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from devnix import doctor, engine
+from devnix import devconfig, doctor, engine, plan
 from devnix.cli import app
 from devnix.commands import doctor as doctor_command
 from devnix.doctor import Devcontainer, Disk, EndpointFacts, Facts, Kind, Probe, Status
@@ -92,6 +92,9 @@ EXPECTED = {
     "orbstack": (Kind.ORBSTACK, "arm64", "darwin/arm64", True),
     "podman": (Kind.PODMAN, "arm64", "darwin/arm64", True),
     "dockerd-debian": (Kind.DOCKERD, "amd64", "linux/amd64", False),
+    # Captured from Debian's Podman 4.3 here: on Linux, Podman is no VM.
+    "podman-rootful-debian": (Kind.PODMAN, "amd64", "linux/amd64", False),
+    "podman-rootless-debian": (Kind.PODMAN, "amd64", "linux/amd64", False),
 }
 
 
@@ -423,19 +426,100 @@ def test_unreadable_devcontainer_json_fails() -> None:
 def test_devcontainer_from_config_reads_pins_builds_and_store_volume() -> None:
     pinned = doctor.devcontainer_from_config(
         "p",
-        {
-            "image": "x:1",
-            "runArgs": ["--platform", "linux/arm64"],
-            "mounts": ["source=devnix-nix-sha256-0123456789abcdef-${devcontainerId},target=/nix,type=volume"],
-        },
+        devconfig.read(
+            {
+                "image": "x:1",
+                "runArgs": ["--platform", "linux/arm64"],
+                "mounts": [
+                    "source=devnix-nix-sha256-0123456789abcdef-${devcontainerId},target=/nix,type=volume"
+                ],
+            }
+        ),
     )
-    assert pinned.pinned == ARM and pinned.image == "x:1"
+    assert pinned.pinned == ARM and pinned.image == "x:1" and pinned.notes == ()
     assert pinned.store_volume == "devnix-nix-sha256-0123456789abcdef-${devcontainerId}"
     built = doctor.devcontainer_from_config(
-        "p", {"build": {"dockerfile": "Dockerfile", "options": ["--platform=linux/amd64"]}}
+        "p", devconfig.read({"build": {"dockerfile": "Dockerfile", "options": ["--platform=linux/amd64"]}})
     )
     assert built.built and built.image is None and built.pinned == AMD
-    assert doctor.devcontainer_from_config("p", []).error
+    assert (
+        doctor.devcontainer_from_config("p", devconfig.read([])).error == "it is an array, not a JSON object"
+    )
+
+
+def test_values_of_the_wrong_shape_are_a_warning_not_a_crash(tmp_path: Path) -> None:
+    from devnix.commands.doctor import _read_devcontainer
+
+    (tmp_path / ".devcontainer").mkdir()
+    (tmp_path / ".devcontainer" / "devcontainer.json").write_text(
+        '{"image": "x:1", "runArgs": 5, "containerEnv": {"NIX_PATH": 3}, "mounts": [7]}'
+    )
+    found = _read_devcontainer(tmp_path)
+    assert found is not None and found.error is None and found.pinned is None
+    result = check(doctor.report(facts_of("dockerd-debian", devcontainer=found)), "devcontainer.config")
+    assert result.status is Status.WARN
+    assert result.message == (
+        ".devcontainer/devcontainer.json: runArgs is a number, not an array of strings; mounts[0] is a "
+        "number, not a mount string or an object of strings; containerEnv.NIX_PATH is a number, not a "
+        "string (left out of these checks)"
+    )
+    assert "devnix validate" in (result.hint or "")
+
+
+# --- the engine's copy under the image's tag: the variant the config runs? ------------------------------
+
+STALE = "localhost:5000/devnix-test/nix:multi"
+
+
+@pytest.mark.parametrize(
+    ("pinned", "image_platforms", "local", "wanted"),
+    [
+        (None, (AMD, ARM), ARM, AMD),  # an emulated run pulled arm64 over the native variant
+        (None, (AMD, ARM), AMD, None),
+        (None, (ARM,), ARM, None),  # a single-platform tag has no other variant to pull
+        (ARM, (AMD, ARM), AMD, ARM),  # pinned: the copy is not what the pin asks for
+        (ARM, (AMD, ARM), ARM, None),
+        (ARM, (AMD,), AMD, None),  # the tag lacks the pin: the platform check says so, no pull helps
+        (None, (Platform("linux", "s390x"), Platform("linux", "ppc64le")), ARM, None),  # no native variant
+    ],
+)
+def test_the_stale_copy_rule(
+    pinned: Platform | None, image_platforms: tuple[Platform, ...], local: Platform, wanted: Platform | None
+) -> None:
+    assert plan.stale_copy(local, image_platforms, AMD, pinned) == wanted
+
+
+def test_a_stale_local_copy_is_a_warning_with_the_command_that_fixes_it() -> None:
+    stale = dev(image=STALE, image_platforms=(AMD, ARM), local_platform=ARM, nix_conf={})
+    report = doctor.report(facts_of("dockerd-debian", devcontainer=stale))
+    result = check(report, "devcontainer.local-copy")
+    assert result.status is Status.WARN
+    assert result.message == (
+        f"the engine holds the linux/arm64 copy of {STALE} and the config pins no platform: the container "
+        "starts that copy, emulated, instead of the tag's native linux/amd64 variant"
+    )
+    assert (
+        result.hint
+        == f"`docker pull --platform linux/amd64 {STALE}` puts the linux/amd64 variant under the tag"
+    )
+    # The platform check judges the config, which is fine: the copy is what is wrong.
+    assert check(report, "devcontainer.platform").status is Status.OK
+    pinned = dev(image=STALE, pinned=ARM, image_platforms=(AMD, ARM), local_platform=AMD)
+    result = check(doctor.report(facts_of("dockerd-debian", devcontainer=pinned)), "devcontainer.local-copy")
+    assert result.status is Status.WARN and "the config pins linux/arm64" in result.message
+    assert (result.hint or "").startswith(f"`docker pull --platform linux/arm64 {STALE}`")
+
+
+def test_the_right_local_copy_or_none_is_fine() -> None:
+    right = dev(image=STALE, image_platforms=(AMD, ARM), local_platform=AMD)
+    result = check(doctor.report(facts_of("dockerd-debian", devcontainer=right)), "devcontainer.local-copy")
+    assert result.status is Status.OK
+    assert result.message == f"the engine's copy of {STALE} is linux/amd64, the variant the config runs"
+    none = dev(image=STALE, image_platforms=(AMD, ARM))
+    assert all(
+        c.id != "devcontainer.local-copy"
+        for c in doctor.report(facts_of("dockerd-debian", devcontainer=none)).checks
+    )
 
 
 # --- disk and store volumes -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from devnix.cli import app
-from devnix.registry import credentials_for
+from devnix.dockerconfig import credentials_for
 
 runner = CliRunner()
 IMAGE = "localhost:9/devnix/nix:test"  # a closed loopback port: refuses at once

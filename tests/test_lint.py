@@ -13,6 +13,9 @@ from devnix.platforms import parse as platform
 AMD64, ARM64 = platform("linux/amd64"), platform("linux/arm64")
 DIGEST = "sha256:" + "ab12" * 16
 NIX = {"image": "nixos/nix:latest"}
+# The Env of an image config: nixos/nix's PATH (Nix profiles only), and a Debian-based image's.
+STORE_ONLY_ENV = ("PATH=/root/.nix-profile/bin:/nix/var/nix/profiles/default/bin",)
+FHS_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
 
 
 def ids(config: Any, **context: Any) -> list[tuple[str, tuple[Any, ...]]]:
@@ -176,7 +179,7 @@ def test_store_only_image_is_flagged() -> None:
     [arm] = store_only({**NIX, "runArgs": ["--platform=linux/arm64"]})
     assert "/lib/ld-linux-aarch64.so.1" in arm.message
     # An image the catalog does not know, whose config (local copy or registry) says store-only.
-    [learned] = store_only({"image": "ghcr.io/acme/nix:1"}, image_filesystem=Filesystem.STORE_ONLY)
+    [learned] = store_only({"image": "ghcr.io/acme/nix:1"}, image_env=STORE_ONLY_ENV)
     assert learned.message.startswith("ghcr.io/acme/nix:1 is a store-only")
 
 
@@ -201,9 +204,11 @@ def test_devnix_dockerfile_is_not_flagged() -> None:
 def test_fhs_or_unknown_images_are_not_flagged() -> None:
     assert store_only({"image": "mcr.microsoft.com/devcontainers/base:debian"}) == []  # unknown
     assert store_only({"image": "ghcr.io/xtruder/nix-devcontainer:v1"}) == []  # in the catalog, unknown
-    assert store_only({"image": "ghcr.io/acme/nix:1"}, image_filesystem=Filesystem.FHS) == []
-    # What the image itself says beats the catalog.
-    assert store_only(NIX, image_filesystem=Filesystem.FHS) == []
+    assert store_only({"image": "ghcr.io/acme/nix:1"}, image_env=FHS_ENV) == []
+    # The catalog's word is knowledge, a PATH a heuristic (images.filesystem_of, as init and doctor).
+    assert len(store_only(NIX, image_env=FHS_ENV)) == 1
+    assert lint.layout_of("nixos/nix", FHS_ENV) is Filesystem.STORE_ONLY
+    assert lint.layout_of("${localEnv:IMAGE}", STORE_ONLY_ENV) is Filesystem.STORE_ONLY
     assert store_only({"build": {"dockerfile": "Dockerfile"}}, dockerfile="FROM debian:bookworm\n") == []
     # A FROM that cannot be told offline, or a Dockerfile that could not be read: nothing to say.
     assert store_only({"build": {"dockerfile": "Dockerfile"}}, dockerfile="ARG IMAGE\nFROM $IMAGE\n") == []

@@ -19,7 +19,7 @@ AMD64 = Platform("linux", "amd64")
 @pytest.fixture(autouse=True)
 def fresh_answers() -> None:
     validate_command._engine_platform.cache_clear()
-    validate_command._local_layout.cache_clear()
+    validate_command._local_env.cache_clear()
 
 
 def rules(
@@ -76,6 +76,6 @@ def test_the_engines_local_copy_tells_an_image_the_catalog_does_not_know(
     assert rules(tmp_path, config, engine_platform="linux/amd64") == [("store-only-image", 1)]
     assert asked == ["registry.example/team/nix:1"], "one question per image per process"
     # Without the engine, nothing is known about that image: no finding, no question.
-    validate_command._local_layout.cache_clear()
+    validate_command._local_env.cache_clear()
     assert rules(tmp_path, config, ask_engine=False) == []
     assert len(asked) == 1

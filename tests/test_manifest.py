@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from devnix import manifest as core
 from devnix import registry
-from devnix.errors import UsageError
+from devnix.errors import RegistryError, UsageError
 from devnix.manifest import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Entry
 from devnix.platforms import Platform
 
@@ -218,7 +218,7 @@ def test_entries_of_index_reads_descriptors_and_annotations() -> None:
 
 
 def test_entries_of_index_refuses_a_descriptor_without_a_size() -> None:
-    with pytest.raises(UsageError, match="without mediaType, digest and size"):
+    with pytest.raises(RegistryError, match="without mediaType, digest and size"):
         core.entries_of_index({"manifests": [{"mediaType": DOCKER_MANIFEST, "digest": "sha256:ab"}]}, "x")
 
 

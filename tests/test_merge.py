@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,42 @@ def test_store_volume_of_an_older_image_is_replaced() -> None:
     mounts = jsonc.parse(merged).value["mounts"]
     assert mounts[0] == "source=cache,target=/cache,type=volume"
     assert len(mounts) == 2 and "bbbbbbbbbbbbbbbb" in mounts[1]
+
+
+def test_an_object_form_store_volume_is_replaced_and_a_second_merge_changes_nothing() -> None:
+    old = '{"source": "devnix-nix-sha256-aaaaaaaaaaaaaaaa", "target": "/nix", "type": "volume"}'
+    text = '{"image": "x", "mounts": [' + old + ', {"source": "/h", "target": "/h", "type": "bind"}]}'
+    merged, _ = merge_config(config(text), plan(store=True), Layout(name="x"))
+    mounts = jsonc.parse(merged).value["mounts"]
+    assert mounts[0] == {"source": "/h", "target": "/h", "type": "bind"}
+    assert len(mounts) == 2 and "bbbbbbbbbbbbbbbb" in mounts[1]
+    again, _ = merge_config(config(merged), plan(store=True), Layout(name="x"))
+    assert again == merged
+
+
+def test_arguments_that_are_not_strings_keep_their_place() -> None:
+    text = '{"image": "x", "runArgs": ["--init", 5, "--platform", "linux/amd64", true]}'
+    merged, _ = merge_config(config(text), plan(emulated=True), Layout(name="x"))
+    assert jsonc.parse(merged).value["runArgs"] == ["--init", 5, True, "--platform=linux/arm64"]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"image": "x", "runArgs": "--init"}', "runArgs is a string, not an array of strings"),
+        (
+            '{"build": {"dockerfile": "D", "options": 1}}',
+            "build.options is a number, not an array of strings",
+        ),
+        ('{"image": "x", "containerEnv": ["A=1"]}', "containerEnv is an array, not an object"),
+        ('{"image": "x", "mounts": {"source": "x"}}', "mounts is an object, not an array"),
+        ('{"dockerComposeFile": 3, "service": "dev"}', "dockerComposeFile is not a path or a list of paths"),
+    ],
+)
+def test_keys_devnix_edits_with_the_wrong_shape_are_refused(text: str, says: str) -> None:
+    with pytest.raises(MergeRefused, match=re.escape(says)) as refused:
+        merge_config(config(text), plan(emulated=True, store=True), Layout(name="x"))
+    assert (refused.value.hint or "").startswith("fix it")
 
 
 def test_existing_post_create_command_is_kept_with_a_note() -> None:

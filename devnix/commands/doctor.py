@@ -10,7 +10,6 @@ probe container of that image (its Dockerfile's FROM for a build) that looks for
 
 from __future__ import annotations
 
-import json
 import os
 import platform as stdlib_platform
 import secrets
@@ -26,10 +25,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from devnix import doctor, engine, images, nixconf, platforms
+from devnix import dockerconfig, doctor, engine, images, nixconf, platforms
+from devnix.devconfig import DevConfig
 from devnix.doctor import Devcontainer, Disk, EndpointFacts, Facts, Probe, Report, Status
 from devnix.errors import DevnixError, EngineError, FileSystemError
 from devnix.images import Filesystem
+from devnix.plan import Source
 
 T = TypeVar("T")
 
@@ -186,19 +187,19 @@ def _endpoint() -> EndpointFacts:
         resolved = os.path.realpath(parts.path)
     context_also = None
     if where.source == "DOCKER_HOST":
-        selected = os.environ.get("DOCKER_CONTEXT") or _current_context()
+        selected = _current_context()
         if selected and selected != "default":
             context_also = selected
     return EndpointFacts(where.host, where.context, where.source, resolved, context_also)
 
 
 def _current_context() -> str | None:
-    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+    """The context the Docker CLI would select were DOCKER_HOST unset; ``None`` when the config's
+    choice is unreadable (DOCKER_HOST decides here anyway)."""
     try:
-        value = json.loads(config.read_text("utf-8")).get("currentContext")
-    except (OSError, ValueError, AttributeError):
+        return dockerconfig.selected_context().name
+    except DevnixError:
         return None
-    return value if isinstance(value, str) and value else None
 
 
 # --- probes -------------------------------------------------------------------------------------------
@@ -426,13 +427,15 @@ def _read_devcontainer(directory: Path) -> Devcontainer | None:
             break
     else:
         return None
-    from devnix import jsonc, lint
+    from devnix import devconfig, jsonc, lint
 
     try:
-        config = jsonc.parse(jsonc.read_file(path)).value
+        config = devconfig.read(jsonc.parse(jsonc.read_file(path)).value)
     except DevnixError as error:
         return Devcontainer(relative, error=error.message)
     found = doctor.devcontainer_from_config(relative, config)
+    if found.error is not None:
+        return found
     nix_conf_path = directory / ".devcontainer" / "nix.conf"
     try:
         nix_conf_text = nix_conf_path.read_text("utf-8") if nix_conf_path.is_file() else None
@@ -457,7 +460,7 @@ def _read_devcontainer(directory: Path) -> Devcontainer | None:
     return replace(found, nix_conf=nix_conf, lint=findings, **_loader_facts(path.parent, config))
 
 
-def _loader_facts(folder: Path, config: Any) -> dict[str, Any]:
+def _loader_facts(folder: Path, config: DevConfig) -> dict[str, Any]:
     """The config's Dockerfile and Features as far as devnix's FHS loader step goes (the same reading
     as `devnix validate`), and the image's layout as devnix's catalog knows it."""
     from devnix import fhsloader, lint
@@ -465,60 +468,65 @@ def _loader_facts(folder: Path, config: Any) -> dict[str, Any]:
 
     facts: dict[str, Any] = {}
     dockerfile, local_features = loader_files(folder, config)
-    where = lint.dockerfile_path(config)
-    image = config.get("image") if isinstance(config, dict) else None
-    if where is not None and not isinstance(image, str):
+    where = config.dockerfile
+    image = config.image
+    if where is not None and image is None:
         facts["dockerfile"] = where[1]
         if dockerfile is not None:
-            build = config.get("build")
-            args = build.get("args") if isinstance(build, dict) else None
+            args = config.build.args if config.build is not None else None
             facts["base_image"] = image = lint.dockerfile_base(dockerfile, args)
             if fhsloader.dockerfile_adds_loader(dockerfile):
                 facts["loader_step"] = f"{where[1]}'s {fhsloader.SCRIPT_NAME} step"
     feature = lint.loader_feature(config, local_features)
     if feature is not None and "loader_step" not in facts:
         facts["loader_step"] = f"the Feature {feature}"
-    if isinstance(image, str):
-        layout = lint.image_layout(image)
+    if image is not None:
+        layout = lint.layout_of(image)
         if layout is not Filesystem.UNKNOWN:
             facts["filesystem"], facts["filesystem_detail"] = layout, "devnix's catalog"
     return facts
 
 
+# How doctor names where an image's platforms and its layout's PATH came from.
+_PLATFORMS_FROM = {
+    Source.REGISTRY: "from its registry",
+    Source.LOCAL: "from the engine's local copy",
+    Source.CATALOG: "from devnix's catalog",
+}
+_LAYOUT_FROM = {
+    Source.CATALOG: "devnix's catalog",
+    Source.REGISTRY: "PATH in its registry's image config",
+    Source.LOCAL: "PATH in the engine's local copy",
+}
+
+
 def _image_platforms(
     dev: Devcontainer, timeout: float, engine_platform: platforms.Platform | None = None
 ) -> Devcontainer:
-    """Ask the image's registry for its platforms; fall back to the engine's local copy. Either also
-    gives the image config's Env, whose PATH tells a store-only image (for when no probe can run it)."""
-    from devnix import images, registry
+    """The image's platforms and layout as ``devnix init`` learns them (:func:`devnix.imagefacts.learn`:
+    the registry, else the engine's local copy, else devnix's catalog), and the engine's copy under the
+    tag, whose platform the local-copy check compares with what the config runs."""
+    from devnix import imagefacts
 
     assert dev.image is not None
     try:
         ref = images.parse_ref(dev.image)
     except DevnixError as error:
-        return Devcontainer(**{**dev.__dict__, "platforms_detail": error.message})
-    try:
-        remote = registry.image_platforms(ref, timeout=timeout, config_for=dev.pinned or engine_platform)
-        found = replace(dev, image_platforms=remote.platforms, platforms_detail="from its registry")
-        return _with_layout(found, remote.env, "its registry's image config")
-    except DevnixError as error:
-        registry_error = error.message
-    try:
-        local = engine.local_image_of(ref, timeout=timeout)
-    except EngineError:
-        local = None
-    if local is not None:
-        detail = f"from the engine's local copy; the registry: {registry_error}"
-        found = replace(dev, image_platforms=(local.platform,), platforms_detail=detail)
-        return _with_layout(found, local.env, "the engine's local copy")
-    return Devcontainer(**{**dev.__dict__, "platforms_detail": f"the registry: {registry_error}"})
-
-
-def _with_layout(dev: Devcontainer, env: tuple[str, ...] | None, source: str) -> Devcontainer:
-    layout = images.filesystem_from_env(env)
-    if dev.filesystem is not Filesystem.UNKNOWN or layout is Filesystem.UNKNOWN:
-        return dev  # devnix's catalog is explicit knowledge: a PATH is a heuristic
-    return replace(dev, filesystem=layout, filesystem_detail=f"PATH in {source}")
+        return replace(dev, platforms_detail=error.message)
+    found = imagefacts.learn(
+        ref, timeout=timeout, config_for=dev.pinned or engine_platform, local_timeout=timeout
+    )
+    if found.local is not None:
+        dev = replace(dev, local_platform=found.local.platform)
+    if found.known is None:
+        return replace(dev, platforms_detail=f"the registry: {found.registry_error}")
+    detail = _PLATFORMS_FROM[found.known.source]
+    if found.registry_error is not None:
+        detail += f"; the registry: {found.registry_error}"
+    dev = replace(dev, image_platforms=found.known.platforms, platforms_detail=detail)
+    if found.filesystem is Filesystem.UNKNOWN:
+        return dev
+    return replace(dev, filesystem=found.filesystem, filesystem_detail=_LAYOUT_FROM[found.filesystem_source])
 
 
 def _server_probe(
@@ -545,51 +553,3 @@ def _server_probe(
             image, False, f"the probe did not finish within {options.probe_timeout:.0f} s"
         )
     return doctor.parse_server_probe(image, ran.output)
-
-
-# --- text ----------------------------------------------------------------------------------------------
-
-_STYLE = {Status.OK: "green", Status.WARN: "yellow", Status.FAIL: "bold red"}
-
-
-def describe(result: DoctorResult, width: int | None = None) -> str:
-    """The table the CLI prints: status, check, finding, what to do."""
-    import io
-
-    from rich.console import Console
-    from rich.table import Table
-
-    report = result.report
-    engine_summary = report.engine
-    width = width or shutil.get_terminal_size((120, 24)).columns
-    table = Table(show_header=True, header_style="bold", expand=False, show_lines=False)
-    table.add_column("status", no_wrap=True)
-    table.add_column("check", no_wrap=True)
-    table.add_column("finding", ratio=3)
-    table.add_column("what to do", ratio=2)
-    for check in report.checks:
-        table.add_row(
-            f"[{_STYLE[check.status]}]{check.status.value}[/]",
-            check.id,
-            check.message,
-            check.hint or "",
-            style=None,
-        )
-    buffer = io.StringIO()
-    # force_terminal keeps the colours; click.echo strips them again when stdout is not a terminal.
-    console = Console(file=buffer, width=width, force_terminal=True, color_system="standard", highlight=False)
-    if engine_summary.kind is not None and engine_summary.os is not None:
-        console.print(
-            f"engine: {engine_summary.kind.display_name} {engine_summary.version} "
-            f"{engine_summary.os}/{engine_summary.arch} at {engine_summary.endpoint} "
-            f"(context {engine_summary.context}); host: {report.host_os}/{report.host_arch}",
-            markup=False,
-        )
-    console.print(table)
-    failed = sum(c.status is Status.FAIL for c in report.checks)
-    warned = sum(c.status is Status.WARN for c in report.checks)
-    console.print(
-        f"{len(report.checks)} checks: {failed} failed, {warned} warnings ({result.seconds:.1f} s)",
-        markup=False,
-    )
-    return buffer.getvalue().rstrip("\n")

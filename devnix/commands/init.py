@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devnix import engine, images, platforms, registry
+from devnix import engine, imagefacts, images, platforms
 from devnix.errors import EngineError, FileSystemError, RegistryError, UsageError
 from devnix.fhsloader import SCRIPT_NAME
 from devnix.fs import target_of, write_all
 from devnix.images import Filesystem, ImageRef
 from devnix.nixconf import NixOptions
-from devnix.plan import Facts, Known, Plan, Source, decide
+from devnix.plan import Facts, Known, Plan, Source, decide, pull_command, stale_copy
 from devnix.platforms import Platform
 from devnix.render import Layout, render
-
-_SOURCE_WORDS = {
-    Source.FLAG: "from --platform",
-    Source.ENGINE: "the Docker engine's",
-    Source.HOST: "this host's (no Docker engine answered)",
-    Source.REGISTRY: "from the registry",
-    Source.LOCAL: "from the engine's local copy (the registry could not be reached)",
-    Source.CATALOG: "from devnix's catalog (neither the registry nor the engine could tell)",
-    Source.ASSUMED: "assumed from --platform (nothing could tell)",
-}
 
 
 @dataclass(frozen=True)
@@ -101,7 +91,7 @@ def run(options: InitOptions) -> InitResult:
             f"{directory} is not a folder", hint="create it first, or pass an existing project folder"
         )
     requested = platforms.parse_supported(options.platform) if options.platform else None
-    ref = images.parse_ref(options.image) if options.image else images.default_image().ref
+    ref = images.parse_ref(options.image) if options.image is not None else images.default_image().ref
 
     existing = None
     if options.merge:
@@ -267,26 +257,22 @@ def _image_of(config: dict[str, Any], default: ImageRef, notes: list[str]) -> Im
 
 
 def _native_local_copy(plan: Plan, local: engine.LocalImage, *, dry_run: bool) -> list[str]:
-    """Make sure an unpinned config starts the variant devnix chose, not a stale local copy.
-
-    After an emulated run pulled the other variant of a multi-platform tag, the engine keeps that
-    copy under the tag, and ``docker run`` without ``--platform`` starts it (Docker warns only on its
-    own stderr): the native config would run emulated, with the syscall filter on. Pulling the right
-    variant replaces the stale copy.
-    """
-    if plan.pin_platform or len(plan.image_platforms.platforms) < 2:
-        return []  # a pinned config names its platform; a single-platform tag has no other variant
-    if local.platform.same_machine(plan.platform):
+    """Make sure an unpinned config starts the variant devnix chose, not a stale local copy
+    (:func:`devnix.plan.stale_copy` says when; pulling the right variant replaces the copy)."""
+    if plan.pin_platform:
+        return []  # a pinned config names its platform
+    wanted = stale_copy(local.platform, plan.image_platforms.platforms, plan.engine_platform, None)
+    if wanted is None:
         return []
-    command = f"docker pull --platform {plan.platform} {plan.image.familiar}"
+    command = pull_command(wanted, plan.image.familiar)
     held = f"the engine holds the {local.platform} copy of {plan.image.familiar}, which the config would run"
     if dry_run:
-        return [f"{held}; init would pull its {plan.platform} variant (`{command}`)"]
+        return [f"{held}; init would pull its {wanted} variant (`{command}`)"]
     try:
-        engine.pull_with_progress(str(plan.image), platform=str(plan.platform))
+        engine.pull_with_progress(str(plan.image), platform=str(wanted))
     except EngineError as error:
         return [f"{held}: {error.message}; run `{command}` before starting the container"]
-    return [f"{held}; pulled its {plan.platform} variant in its place"]
+    return [f"{held}; pulled its {wanted} variant in its place"]
 
 
 def _engine_platform(notes: list[str]) -> tuple[Platform, Source]:
@@ -317,126 +303,35 @@ def _gather(
     *,
     skip_registry: bool = False,
 ) -> Gathered:
-    """Ask the engine and the registry at the same time; fall back as the issue says, and say so."""
+    """Ask the engine, the registry and the engine's copy at the same time; fall back as
+    :func:`devnix.imagefacts.learn` does, and say so."""
     if skip_registry:
         engine_platform, engine_source = _engine_platform(notes)
         target = requested or engine_platform
         notes.append(f"the Dockerfile's base image is kept; assuming it has {target}")
         return Gathered(engine_platform, engine_source, Known((target,), Source.ASSUMED))
-    entry = images.lookup(ref)
-    # The catalog knows its images' layout; others' comes from their config (one platform's is enough:
-    # a tag's variants are built alike).
-    cataloged = entry is not None and entry.filesystem is not Filesystem.UNKNOWN
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=1) as pool:
         engine_future = pool.submit(_engine_platform, notes)
-        # The engine's copy: a fallback when the registry is out of reach, and what a stale copy check
-        # needs; asked now so that it costs no time of its own.
-        local_future = pool.submit(_local_image, ref)
-        registry_future = pool.submit(
-            registry.image_platforms,
-            ref,
-            timeout=timeout,
-            config_for=None if cataloged else requested or platforms.host(),
-        )
+        # One platform's config is enough for the layout: a tag's variants are built alike.
+        found = imagefacts.learn(ref, timeout=timeout, config_for=requested or platforms.host())
         engine_platform, engine_source = engine_future.result()
-        local_image = local_future.result() if engine_source is Source.ENGINE else None
-        try:
-            remote = registry_future.result()
-            known = Known(remote.platforms, Source.REGISTRY, remote.digest)
-            gathered = Gathered(engine_platform, engine_source, known, local=local_image)
-            return _with_filesystem(gathered, entry, remote.env, Source.REGISTRY)
-        except RegistryError as error:
-            registry_error = error
-
-    local = _local_copy(ref, local_image)
-    if local is not None:
-        notes.append(f"{registry_error.message}; used the engine's local copy of {ref.familiar}")
-        known, env = local
-        gathered = Gathered(engine_platform, engine_source, known, local=local_image)
-        return _with_filesystem(gathered, entry, env, Source.LOCAL)
-    if entry is not None:
-        notes.append(f"{registry_error.message}; used devnix's catalog entry for {entry.name}")
-        known = Known(entry.platforms, Source.CATALOG)
-        return _with_filesystem(Gathered(engine_platform, engine_source, known), entry, None, Source.CATALOG)
+    if found.known is not None:
+        if found.known.source is Source.LOCAL:
+            notes.append(f"{found.registry_error}; used the engine's local copy of {ref.familiar}")
+        elif found.known.source is Source.CATALOG:
+            notes.append(f"{found.registry_error}; used devnix's catalog entry for {found.catalog_name}")
+        return Gathered(
+            engine_platform,
+            engine_source,
+            found.known,
+            found.filesystem,
+            found.filesystem_source,
+            local=found.local if engine_source is Source.ENGINE else None,
+        )
     if requested is not None:
-        notes.append(f"{registry_error.message}; trusting --platform {requested}")
+        notes.append(f"{found.registry_error}; trusting --platform {requested}")
         return Gathered(engine_platform, engine_source, Known((requested,), Source.ASSUMED))
     raise RegistryError(
-        f"cannot learn the platforms of {ref.familiar}: {registry_error.message}",
+        f"cannot learn the platforms of {ref.familiar}: {found.registry_error}",
         hint="pull the image once (docker pull), or pass --platform to say which one it has",
     )
-
-
-def _with_filesystem(
-    gathered: Gathered, entry: images.CatalogImage | None, env: tuple[str, ...] | None, source: Source
-) -> Gathered:
-    """The image's layout (:func:`devnix.images.filesystem_of`) and where it came from."""
-    found, from_catalog = images.filesystem_of(entry.ref if entry is not None else None, env)
-    if found is Filesystem.UNKNOWN:
-        return gathered
-    return replace(gathered, filesystem=found, filesystem_source=Source.CATALOG if from_catalog else source)
-
-
-def _local_image(ref: ImageRef) -> engine.LocalImage | None:
-    try:
-        return engine.local_image_of(ref)
-    except EngineError:
-        return None
-
-
-def _local_copy(ref: ImageRef, local: engine.LocalImage | None) -> tuple[Known, tuple[str, ...]] | None:
-    """The engine's copy as facts: its platform (and digest), and its config's Env."""
-    if local is None:
-        return None
-    prefix = f"{ref.familiar.split(':')[0].split('@')[0]}@"
-    digest = next((d.split("@", 1)[1] for d in local.repo_digests if d.startswith(prefix)), None)
-    return Known((local.platform,), Source.LOCAL, digest), local.env
-
-
-def _layout_line(plan: Plan) -> str:
-    """What init knows of the image's layout, where from, and what it did about VS Code's server."""
-    where = {
-        Source.CATALOG: "devnix's catalog",
-        Source.REGISTRY: "its config's PATH, from the registry",
-        Source.LOCAL: "its config's PATH, from the engine's local copy",
-    }.get(plan.filesystem_source, "")
-    fs = plan.filesystem
-    known = f"{fs.value} (from {where})" if fs is not Filesystem.UNKNOWN else "unknown (nothing could tell)"
-    if plan.fhs_loader:
-        if fs is Filesystem.STORE_ONLY:
-            return f"{known}: the Dockerfile adds an FHS loader so that VS Code's server can start"
-        return f"{known}: the Dockerfile adds an FHS loader for VS Code's server (a no-op if it has one)"
-    if fs is Filesystem.FHS:
-        return f"{known}: VS Code's server starts as it is"
-    return f"{known}: no FHS loader step (--no-fhs-loader); VS Code's server cannot start if it is store-only"
-
-
-def describe(result: InitResult) -> str:
-    """The text the CLI prints."""
-    plan = result.plan
-    how = "emulated" if plan.emulated else "native"
-    lines = [
-        f"platform: {plan.platform} ({how}; target {_SOURCE_WORDS[plan.target_source]}"
-        + (f", engine {plan.engine_platform}" if plan.target_source is Source.FLAG else "")
-        + ")",
-        f"image:    {plan.image.familiar} ({', '.join(str(p) for p in plan.image_platforms.platforms)} "
-        f"{_SOURCE_WORDS[plan.image_platforms.source]})",
-    ]
-    lines.append(f"layout:   {_layout_line(plan)}")
-    if plan.emulated:
-        lines.append("nix:      filter-syscalls = false (emulation cannot load Nix's seccomp filter)")
-    lines.extend(f"note:     {note}" for note in result.notes)
-    if result.merged is not None:
-        if not result.files:
-            lines.append(f"unchanged: {result.directory / result.merged} already has devnix's settings")
-        elif result.dry_run:
-            lines.append(result.diff.rstrip("\n"))
-        else:
-            lines.extend(f"updated:  {result.directory / path}" for path in sorted(result.files))
-        return "\n".join(lines)
-    verb = "would write" if result.dry_run else "wrote"
-    for path, text in sorted(result.files.items()):
-        lines.append(f"{verb}:    {result.directory / path}")
-        if result.dry_run:
-            lines.extend(f"    | {line}" for line in text.splitlines())
-    return "\n".join(lines)

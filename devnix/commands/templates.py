@@ -60,14 +60,3 @@ def _same(path: Path, text: str) -> bool:
         return path.read_text("utf-8") == text
     except (OSError, UnicodeDecodeError):
         return False
-
-
-def describe(result: RenderResult) -> str:
-    if result.check:
-        if not result.drifted:
-            return f"{result.destination} matches the scaffolds"
-        lines = [f"{result.destination} differs from the scaffolds (run `devnix templates render`):"]
-        return "\n".join(lines + [f"  {path}" for path in result.drifted])
-    if not result.written and not result.drifted:
-        return f"{result.destination} is up to date"
-    return "\n".join(f"wrote: {result.destination / path}" for path in result.written)

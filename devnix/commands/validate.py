@@ -11,8 +11,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from devnix import images, jsonc, lint, platforms
+from devnix import devconfig, images, jsonc, lint, platforms
+from devnix.devconfig import DevConfig
 from devnix.errors import DevnixError, FileSystemError
+from devnix.images import Filesystem
 from devnix.jsonc import JsonPath
 
 CANDIDATES = (Path(".devcontainer") / "devcontainer.json", Path(".devcontainer.json"))
@@ -109,70 +111,57 @@ def _read_optional(path: Path) -> str | None:
         return None
 
 
-def _context(config_path: Path, value: Any, engine: str | None, ask_engine: bool = False) -> lint.LintContext:
+def _context(
+    config_path: Path, config: DevConfig, engine: str | None, ask_engine: bool = False
+) -> lint.LintContext:
     root = _project_root(config_path)
-    image_platforms = None
-    image = value.get("image") if isinstance(value, dict) else None
-    if isinstance(image, str):
-        try:
-            known = images.lookup(images.parse_ref(image))
-        except DevnixError:  # placeholders such as ${localEnv:…} are not references
-            known = None
-        if known is not None:
-            image_platforms = known.platforms
-    dockerfile, loader_features = loader_files(config_path.parent, value)
-    base = image if isinstance(image, str) else None
+    known = images.lookup(config.image_ref) if config.image_ref is not None else None
+    dockerfile, loader_features = loader_files(config_path.parent, config)
+    base = config.image
     if base is None and dockerfile is not None:
-        build = value.get("build")
-        base = lint.dockerfile_base(dockerfile, build.get("args") if isinstance(build, dict) else None)
+        base = lint.dockerfile_base(dockerfile, config.build.args if config.build else None)
     # The engine's local copy tells a store-only image the catalog does not know, at the price of one
     # quick socket question, asked only when the engine answered already (never the registry: slow).
-    filesystem = None
-    if (
-        base is not None
-        and ask_engine
-        and engine is not None
-        and lint.image_layout(base) is images.Filesystem.UNKNOWN
-    ):
-        filesystem = _local_layout(base)
+    env = None
+    if base is not None and ask_engine and engine is not None and lint.layout_of(base) is Filesystem.UNKNOWN:
+        env = _local_env(base)
     return lint.LintContext(
         nix_conf=_read_optional(config_path.parent / "nix.conf"),
         flake_nix=(root / "flake.nix").is_file(),
         envrc=_read_optional(root / ".envrc"),
         engine_platform=platforms.parse(engine) if engine else None,
-        image_platforms=image_platforms,
+        image_platforms=known.platforms if known is not None else None,
         dockerfile=dockerfile,
-        image_filesystem=filesystem,
+        image_env=env,
         loader_features=loader_features,
     )
 
 
-def loader_files(folder: Path, value: Any) -> tuple[str | None, frozenset[str]]:
+def loader_files(folder: Path, config: DevConfig) -> tuple[str | None, frozenset[str]]:
     """What the files beside a devcontainer.json (in ``folder``) say about devnix's FHS loader step:
     the config's Dockerfile text, and its local Features (``./nix``…) whose folder has the script."""
     from devnix.fhsloader import SCRIPT_NAME
 
-    where = lint.dockerfile_path(value)
+    where = config.dockerfile
     dockerfile = None
     if where is not None:
         try:
             dockerfile = (folder / where[1]).read_text("utf-8", errors="replace")
         except OSError:  # a missing Dockerfile is the build's problem to report, not ours
             dockerfile = None
-    features = value.get("features") if isinstance(value, dict) else None
     local = frozenset(
-        str(feature_id)
-        for feature_id in (features if isinstance(features, dict) else {})
-        if str(feature_id).startswith(("./", "../"))
-        and "nix" in str(feature_id).lower()
-        and (folder / str(feature_id) / SCRIPT_NAME).is_file()
+        feature_id
+        for feature_id in config.features
+        if feature_id.startswith(("./", "../"))
+        and "nix" in feature_id.lower()
+        and (folder / feature_id / SCRIPT_NAME).is_file()
     )
     return dockerfile, local
 
 
 @cache  # one question per image per process, however many files name it
-def _local_layout(image: str) -> images.Filesystem | None:
-    """The layout of the engine's local copy of ``image`` (its config's PATH), or None."""
+def _local_env(image: str) -> tuple[str, ...] | None:
+    """The image config's Env of the engine's local copy of ``image``, or None."""
     from devnix import engine
     from devnix.errors import EngineError
 
@@ -180,7 +169,7 @@ def _local_layout(image: str) -> images.Filesystem | None:
         local = engine.local_image_of(images.parse_ref(image), timeout=1.0)
     except (EngineError, DevnixError):
         return None
-    return images.filesystem_from_env(local.env) if local is not None else None
+    return local.env if local is not None else None
 
 
 @cache  # one question per process, however many files are checked
@@ -219,8 +208,9 @@ def run(options: ValidateOptions) -> ValidateResult:
     engine_platform = options.engine_platform
     if engine_platform is None and options.ask_engine:
         engine_platform = _engine_platform()
-    context = _context(config_path, document.value, engine_platform, options.ask_engine)
-    for hit in lint.lint(document.value, context):
+    config = devconfig.read(document.value)
+    context = _context(config_path, config, engine_platform, options.ask_engine)
+    for hit in lint.lint(config, context):
         if hit.nix_conf_line is not None:
             where, (line, column) = str(config_path.parent / "nix.conf"), (hit.nix_conf_line, 1)
         else:
@@ -231,24 +221,3 @@ def run(options: ValidateOptions) -> ValidateResult:
     # Schema findings, then Nix ones, each in file order (sort is stable for ties).
     result.findings.sort(key=lambda f: (f.kind != "schema", f.file, f.line, f.column))
     return result
-
-
-def describe(result: ValidateResult) -> str:
-    """Compiler-style lines: ``FILE:LINE:COL: <json path>: message``."""
-    skipped = []
-    if result.schema_skipped:
-        skipped.append(f"{result.file}: schema check skipped: {result.schema_skipped}")
-    if not result.findings:
-        return "\n".join([*skipped, f"{result.file}: ok"])
-    lines = skipped
-    for f in result.findings:
-        where = f"{f.file}:{f.line}:{f.column}:"
-        if f.kind == "syntax":
-            lines.append(f"{where} {f.message}")
-        elif f.kind == "schema":
-            lines.append(f"{where} {jsonc.format_path(f.path or ())}: {f.message}")
-        else:
-            lines.append(f"{where} {jsonc.format_path(f.path or ())}: {f.severity}: {f.message} [{f.rule}]")
-            if f.hint:
-                lines.append(f"    hint: {f.hint}")
-    return "\n".join(lines)

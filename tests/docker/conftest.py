@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import podman
 import pytest
 
 # tests/docker is not a package (an __init__.py here would make it the top-level package `docker`,
@@ -324,3 +325,48 @@ def devcontainer(devcontainer_cli: Path, docker_client: Any) -> Iterator[Devcont
     cli = DevcontainerCLI(devcontainer_cli)
     yield cli
     remove_devcontainer_leftovers(docker_client, cli.workspaces)
+
+
+# ------------------------------------------------------------------------------------------------
+# Podman (tests/docker/podman.py): scripts/test starts both engines next to dockerd.
+
+
+@pytest.fixture(scope="session")
+def podman_rootful(tmp_path_factory: pytest.TempPathFactory) -> Iterator[podman.Podman]:
+    """Root's Podman on ``unix:///run/podman/podman.sock``: ``.url``, ``.env`` (for the podman and
+    devcontainer CLIs; DOCKER_HOST is the socket), ``.podman(*args)``, ``.api(path)``, ``.client()``,
+    ``.load(dockerd_ref) -> name in Podman`` (a stand-in copied once, recognised by its image ID)."""
+    try:
+        engine = podman.rootful(tmp_path_factory.mktemp("podman-rootful"))
+    except EnvironmentMissing as err:
+        skip_or_fail(str(err))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def podman_rootless() -> Iterator[podman.Podman]:
+    """The test user's (``devnix-rootless``) Podman on ``/run/user/<uid>/podman/podman.sock``, as
+    podman_rootful; its commands run as that user, workspaces come from ``.workspace(name)``."""
+    try:
+        engine = podman.rootless()
+    except EnvironmentMissing as err:
+        skip_or_fail(str(err))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def podman_devcontainer(devcontainer_cli: Path) -> Iterator[podman.PodmanDevcontainer]:
+    """``podman_devcontainer(engine)``: the reference CLI with ``--docker-path podman`` as the engine's
+    user, like the ``devcontainer`` fixture; what it made for its workspaces is removed at the end."""
+    made: list[podman.PodmanDevcontainerCLI] = []
+
+    def make(engine: podman.Podman) -> podman.PodmanDevcontainerCLI:
+        cli = podman.PodmanDevcontainerCLI(devcontainer_cli, engine=engine)
+        made.append(cli)
+        return cli
+
+    yield make
+    for cli in made:
+        cli.remove_leftovers()

@@ -37,16 +37,11 @@ from standins import (
 
 from devnix import engine
 from devnix.errors import EngineError
+from tests.support import skip_or_fail
 
 BUILDER = NIX_AMD64.cache_ref
 LABEL = engine.BOOTSTRAP_LABEL
 OFFLINE = ("--option", "substituters", "")
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("DEVNIX_REQUIRE_DOCKER", "") not in ("", "0"):
-        pytest.fail(f"{reason} (DEVNIX_REQUIRE_DOCKER is set)")
-    pytest.skip(reason)
 
 
 @dataclass(frozen=True)
@@ -128,7 +123,7 @@ def image_flake(
     try:
         return bootstrap_flake.make_flake(tmp_path_factory.mktemp("flakes") / "image", docker_session_env)
     except EnvironmentMissing as err:
-        _skip_or_fail(str(err))
+        skip_or_fail(str(err))
         raise
 
 
@@ -143,7 +138,7 @@ def small_flake(
             tmp_path_factory.mktemp("flakes") / "small", docker_session_env
         )
     except EnvironmentMissing as err:
-        _skip_or_fail(str(err))
+        skip_or_fail(str(err))
         raise
 
 

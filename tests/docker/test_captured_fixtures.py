@@ -1,4 +1,4 @@
-"""The fixtures captured from this machine's dockerd still have the real engine's shape.
+"""The fixtures captured from this machine's dockerd and Podman still have the real engines' shape.
 
 tests/docker/capture_engine.py takes them; unit tests (doctor's verdicts, init's engine platform) replay
 them. If the live engine answers with other keys or types, or devnix would classify it differently, the
@@ -22,6 +22,11 @@ pytestmark = pytest.mark.docker
 RECORDED = FIXTURES.parent / "recorded"
 # Fixture → what it must match. Only fixtures of engines that run here can be checked.
 CAPTURED_FROM_DOCKERD = ("engines/dockerd-debian.json", "recorded/dockerd-amd64.version.json")
+# Fixture → the fixture (tests/docker/conftest.py) of the Podman it was captured from.
+CAPTURED_FROM_PODMAN = {
+    "podman-rootful-debian": "podman_rootful",
+    "podman-rootless-debian": "podman_rootless",
+}
 
 
 def shape(value: Any) -> Any:
@@ -56,4 +61,20 @@ def test_doctor_reads_the_fixture_as_it_reads_the_live_engine(live: dict[str, An
     endpoint = EndpointFacts(live["host"], "default", "default")
     assert doctor.detect_kind(fixture["info"], fixture["version"], endpoint) == doctor.detect_kind(
         live["info"], live["version"], endpoint
+    )
+
+
+@pytest.mark.parametrize("name", sorted(CAPTURED_FROM_PODMAN))
+def test_captured_podman_fixture_matches_the_live_podman(name: str, request: pytest.FixtureRequest) -> None:
+    engine = request.getfixturevalue(CAPTURED_FROM_PODMAN[name])
+    fixture = json.loads((FIXTURES / f"{name}.json").read_text())
+    assert fixture["_provenance"] == "captured"
+    info, version = engine.api("/info"), engine.api("/version")
+    assert shape(fixture["info"]) == shape(trimmed(info, fixture["info"]))
+    assert shape(fixture["version"]) == shape(trimmed(version, fixture["version"]))
+    # Rootful or rootless is the one fact that tells the two fixtures apart.
+    assert fixture["info"]["Rootless"] is info["Rootless"] is engine.rootless
+    endpoint = EndpointFacts(engine.url, "default", "DOCKER_HOST")
+    assert doctor.detect_kind(fixture["info"], fixture["version"], endpoint) == doctor.detect_kind(
+        info, version, endpoint
     )

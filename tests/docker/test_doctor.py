@@ -142,6 +142,39 @@ def test_devcontainer_pinned_to_arm64_wants_the_filter_off(nix_images: NixImages
     assert proc.returncode == 0
 
 
+def test_a_stale_local_copy_is_reported_with_the_command_that_fixes_it(
+    nix_images: NixImages, tmp_path: Path
+) -> None:
+    # An emulated run once pulled the arm64 variant of the two-platform tag; a config written for the
+    # native variant (no pin) would start that copy, emulated. Doctor says so, and how to fix it.
+    tag = nix_images.multi
+    project(tmp_path, {"image": tag})
+    (tmp_path / ".devcontainer" / "nix.conf").write_text("sandbox = false\n")
+    docker = {"capture_output": True, "text": True, "timeout": 300, "check": False}
+    pulled = subprocess.run(["docker", "pull", "--platform", "linux/arm64", tag], **docker)
+    assert pulled.returncode == 0, pulled.stderr
+    try:
+        proc = devnix("doctor", str(tmp_path), "--json")
+        local = by_id(json.loads(proc.stdout))["devcontainer.local-copy"]
+        assert local["status"] == "warn", local
+        assert local["message"].startswith(f"the engine holds the linux/arm64 copy of {tag}")
+        command = re.match(r"`([^`]+)`", local["hint"])
+        assert command is not None and command.group(1) == f"docker pull --platform linux/amd64 {tag}"
+        fixed = subprocess.run(command.group(1).split(), **docker)
+        assert fixed.returncode == 0, fixed.stderr
+        proc = devnix("doctor", str(tmp_path), "--json")
+        checks = by_id(json.loads(proc.stdout))
+        assert checks["devcontainer.local-copy"] == {
+            "id": "devcontainer.local-copy",
+            "status": "ok",
+            "message": f"the engine's copy of {tag} is linux/amd64, the variant the config runs",
+            "hint": None,
+        }
+        assert checks["devcontainer.platform"]["status"] == "ok", checks["devcontainer.platform"]
+    finally:
+        subprocess.run(["docker", "image", "rm", tag], **docker)
+
+
 def test_probe_that_outlives_its_timeout_is_removed(standin_images: dict[str, str]) -> None:
     started = time.monotonic()
     ran = engine.run_probe(standin_images["debian/amd64"], ["sleep", "60"], timeout=1.5)

@@ -36,6 +36,7 @@ from standins import (
 from typer.testing import CliRunner
 
 from devnix import registry as registry_module
+from devnix import transport
 from devnix.cli import app
 from devnix.commands import manifest as manifest_command
 
@@ -157,23 +158,13 @@ class Run:
 def devnix(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
     """Run ``devnix`` in-process and record each request the registry client sends."""
     calls: list[tuple[str, str]] = []
-    send = registry_module.Client._send
-    open_ = registry_module.Client._open
+    exchange = transport.Transport._exchange
 
-    def recording_send(
-        self: registry_module.Client, method: str, url: str, headers: dict[str, str], body: bytes | None
-    ) -> registry_module.Response:
-        calls.append((method, url))
-        return send(self, method, url, headers, body)
+    def recording(self: transport.Transport, method: str, url: str, *args: Any) -> Any:
+        calls.append((method, transport.url_target(url)))  # every exchange: retries and hops too
+        return exchange(self, method, url, *args)
 
-    def recording_open(
-        self: registry_module.Client, method: str, url: str, headers: Any, body: Any = None
-    ) -> Any:
-        calls.append((method, url))
-        return open_(self, method, url, headers, body)
-
-    monkeypatch.setattr(registry_module.Client, "_send", recording_send)
-    monkeypatch.setattr(registry_module.Client, "_open", recording_open)
+    monkeypatch.setattr(transport.Transport, "_exchange", recording)
 
     def run(*args: str) -> Run:
         calls.clear()

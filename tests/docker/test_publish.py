@@ -34,7 +34,7 @@ from standins import (
 from typer.testing import CliRunner
 
 from devnix import publish as core
-from devnix import registry as registry_module
+from devnix import transport
 from devnix.cli import app
 
 RegistryFactory = Callable[..., Registry]
@@ -337,15 +337,13 @@ def test_artifacts_match_the_reference_cli(
 def http_methods(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every HTTP method the registry client sends, to prove a no-op wrote nothing."""
     seen: list[str] = []
-    send = registry_module.Client._send
+    exchange = transport.Transport._exchange
 
-    def recording(
-        self: registry_module.Client, method: str, url: str, headers: dict[str, str], body: bytes | None
-    ) -> registry_module.Response:
+    def recording(self: transport.Transport, method: str, *args: Any) -> Any:
         seen.append(method)
-        return send(self, method, url, headers, body)
+        return exchange(self, method, *args)
 
-    monkeypatch.setattr(registry_module.Client, "_send", recording)
+    monkeypatch.setattr(transport.Transport, "_exchange", recording)
     yield seen
 
 
