@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from devnix import dockerconfig
-from devnix.errors import EngineError
+from devnix.errors import EngineError, EngineUnreachableError
 from devnix.platforms import Platform, from_engine
 
 if TYPE_CHECKING:
@@ -153,14 +153,22 @@ def _sdk_get(path: str, timeout: float) -> tuple[int, Any]:
         return response.status_code, None
 
 
-def _unreachable(where: Endpoint, error: BaseException) -> EngineError:
+class ImageMissingError(EngineError):
+    """The engine has no local copy of the image asked for (HTTP 404 from container create)."""
+
+
+def _unreachable(where: Endpoint, error: BaseException) -> EngineUnreachableError:
     reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
     origin = {"DOCKER_HOST": "from DOCKER_HOST", "context": f"from context {where.context!r}"}.get(
         where.source, "the default socket"
     )
-    return EngineError(
+    # socket timeouts are TimeoutError; the SDK's (requests') are their own Timeout classes.
+    kinds = type(error).__mro__
+    timed_out = isinstance(error, TimeoutError) or any(k.__name__.endswith("Timeout") for k in kinds)
+    return EngineUnreachableError(
         f"the Docker engine at {where.host} ({origin}) does not answer: {reason}",
         hint="start Docker (Docker Desktop, `colima start`, OrbStack, or dockerd) or fix DOCKER_HOST",
+        timed_out=timed_out,
     )
 
 
@@ -377,7 +385,8 @@ def run_probe(
     }
     status, answer = _api_json("POST", f"/containers/create{query}", body=spec, timeout=timeout)
     if status != 201 or not isinstance(answer, dict) or not answer.get("Id"):
-        raise EngineError(f"could not create a probe container from {image}: {_engine_message(answer)}")
+        kind = ImageMissingError if status == 404 else EngineError  # the API's "No such image"
+        raise kind(f"could not create a probe container from {image}: {_engine_message(answer)}")
     container = str(answer["Id"])
     try:
         status, data = _api_raw(
@@ -392,7 +401,7 @@ def run_probe(
                 "POST", f"/containers/{container}/wait", timeout=max(0.5, deadline - time.monotonic())
             )
         except EngineError as error:
-            if "timed out" in error.message:
+            if isinstance(error, EngineUnreachableError) and error.timed_out:
                 return ProbeRun(None, "")
             raise
         exit_code = int(answer.get("StatusCode", -1)) if isinstance(answer, dict) else -1
@@ -676,7 +685,7 @@ def remove_container_promptly(container: str, *, wait: float = 8.0) -> None:
     try:
         remove_container(container, timeout=wait)
     except EngineError as error:
-        if "does not answer" not in error.message and "timed out" not in error.message:
+        if not isinstance(error, EngineUnreachableError):
             raise
         import subprocess
         import sys

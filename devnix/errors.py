@@ -43,6 +43,14 @@ class EngineError(DevnixError):
     exit_code = 5
 
 
+class EngineUnreachableError(EngineError):
+    """No answer from the engine at all (refused, reset, or timed out); ``timed_out`` says which."""
+
+    def __init__(self, message: str, hint: str | None = None, *, timed_out: bool = False) -> None:
+        super().__init__(message, hint)
+        self.timed_out = timed_out
+
+
 class FileSystemError(DevnixError):
     """A file could not be read or written."""
 

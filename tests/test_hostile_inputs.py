@@ -117,11 +117,11 @@ def test_a_slow_engine_hands_the_builders_removal_to_a_detached_reaper(
     import subprocess
 
     from devnix import engine
-    from devnix.errors import EngineError
+    from devnix.errors import EngineError, EngineUnreachableError
 
     def slow(container: str, *, timeout: float = 60.0) -> None:
         assert timeout <= 10  # the prompt comes back within seconds of a Ctrl-C
-        raise EngineError("the Docker engine at unix:///x (the default socket) does not answer: timed out")
+        raise EngineUnreachableError("the engine at unix:///x does not answer: timed out", timed_out=True)
 
     started: list[list[str]] = []
 

@@ -540,7 +540,7 @@ def _server_probe(
         try:
             ran = engine.run_probe(image, command, platform=platform, timeout=options.probe_timeout)
         except EngineError as error:
-            if "no such image" not in error.message.lower():
+            if not isinstance(error, engine.ImageMissingError):
                 raise
             if not options.pull:
                 return doctor.ServerProbe(image, False, "the image is not in the engine yet")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devnix import manifest as core
-from devnix import registry
+from devnix import registry, transport
 from devnix.errors import RegistryError, UsageError
 from devnix.images import INDEX_TYPES, MANIFEST_TYPES, ImageRef, parse_ref
 from devnix.manifest import Entry, Index
@@ -175,7 +175,7 @@ def _clients(insecure: bool, timeout: float) -> Iterator[_Clients]:
     except RegistryError as error:
         # The edge's hint for an unreachable registry is written for `devnix init` (which can fall
         # back to the engine's copy); here nothing can stand in for the registry.
-        if error.message.startswith("cannot reach registry"):
+        if isinstance(error, transport.TransportError):
             raise RegistryError(
                 error.message,
                 hint="check that the registry runs at that address"
@@ -288,7 +288,7 @@ def _read_target(
     try:
         fetched = client.get_manifest(target.repository, target.reference)
     except RegistryError as error:
-        if "not found" not in error.message:
+        if not isinstance(error, transport.NotFoundError):
             raise
         notes.append(f"{target.familiar} does not exist yet; --amend starts a new index")
         return [], None, None

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from devnix import publish as core
-from devnix import registry
+from devnix import registry, transport
 from devnix.errors import RegistryError, UsageError, WouldOverwriteError
 from devnix.registry import DEFAULT_TIMEOUT
 
@@ -131,14 +131,14 @@ def _client(options: PublishOptions) -> Iterator[registry.Client]:
     try:
         yield client
     except RegistryError as error:
-        if error.message.startswith("cannot reach registry"):
+        if isinstance(error, transport.TransportError):
             plain = options.insecure or client.plain_http
             raise RegistryError(
                 error.message,
                 hint="check that the registry runs at that address"
                 + ("" if plain else "; use --insecure for a plain-HTTP registry off loopback"),
             ) from None
-        if " refused " in error.message and error.hint and "docker login" in error.hint:
+        if isinstance(error, registry.AuthError):
             raise RegistryError(
                 error.message,
                 hint=f"run `docker login {options.registry}` with an account that can push there",
