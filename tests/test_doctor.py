@@ -588,7 +588,7 @@ class FakeEngine:
         time.sleep(self.probe_delay)
         if command[:2] == ["/bin/sh", "-c"]:  # the vscode-server probe of the project's image
             if self.server_output is None:
-                raise engine.ImageMissingError(f"could not create a probe container from {image}: No such image")
+                raise engine.ImageMissingError(f"no probe container from {image}: No such image")
             return engine.ProbeRun(0, self.server_output)
         if command == ["uname", "-m"]:
             return engine.ProbeRun(0, "x86_64\n" if platform == "linux/amd64" else "aarch64\n")
