@@ -22,6 +22,8 @@ from devnix import devconfig, doctor, engine, plan
 from devnix.cli import app
 from devnix.commands import doctor as doctor_command
 from devnix.doctor import Devcontainer, Disk, EndpointFacts, Facts, Kind, Probe, Status
+from devnix.engine import api as engine_api
+from devnix.engine import probes as engine_probes
 from devnix.errors import EngineError
 from devnix.images import Filesystem
 from devnix.platforms import Platform
@@ -545,6 +547,13 @@ def test_store_volumes_are_listed_with_sizes() -> None:
 # --- the command, with a fake engine that answers as a recorded one --------------------------------------
 
 
+def fake_endpoint(monkeypatch: pytest.MonkeyPatch, where: engine.Endpoint) -> None:
+    """Point devnix at ``where``: in the package, which the commands ask, and in engine.api, which every
+    API call asks (so a function FakeEngine does not replace fails against that endpoint, not this host's)."""
+    monkeypatch.setattr(engine, "endpoint", lambda: where)
+    monkeypatch.setattr(engine_api, "endpoint", lambda: where)
+
+
 class FakeEngine:
     """Stands in for devnix.engine's functions with a recorded engine's answers."""
 
@@ -554,9 +563,7 @@ class FakeEngine:
         self.runs: list[tuple[str, list[str], str | None]] = []
         self.server_output: str | None = DEBIAN_SERVER_PROBE  # None: the image is not in the engine
         where = self.data["endpoint"]
-        monkeypatch.setattr(
-            engine, "endpoint", lambda: engine.Endpoint(where["host"], where["context"], where["source"])
-        )
+        fake_endpoint(monkeypatch, engine.Endpoint(where["host"], where["context"], where["source"]))
         monkeypatch.setattr(engine, "version_answer", lambda timeout: self.data["version"])
         monkeypatch.setattr(engine, "info", lambda timeout: self.data["info"])
         monkeypatch.setattr(engine, "images_with_platforms", self.images)
@@ -643,10 +650,8 @@ def test_a_probe_that_hangs_is_reported_as_timed_out(tmp_path: Path, monkeypatch
 
 
 def test_command_when_the_engine_does_not_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        engine,
-        "endpoint",
-        lambda: engine.Endpoint("unix:///Users/ada/.orbstack/run/docker.sock", "orbstack", "context"),
+    fake_endpoint(
+        monkeypatch, engine.Endpoint("unix:///Users/ada/.orbstack/run/docker.sock", "orbstack", "context")
     )
 
     def refuse(timeout: float) -> Any:
@@ -677,8 +682,8 @@ def test_df_and_log_frames_are_parsed() -> None:
     ) == (60 * 1024, 100 * 1024)
     assert isinstance(doctor_command._parse_df(["sh: df: not found"]), str)
     framed = b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n\x02\x00\x00\x00\x00\x00\x00\x04err\n"
-    assert engine._demux(framed) == "hi\nerr\n"
-    assert engine._demux(b"plain") == "plain"
+    assert engine_probes._demux(framed) == "hi\nerr\n"
+    assert engine_probes._demux(b"plain") == "plain"
 
 
 # --- the CLI ------------------------------------------------------------------------------------------------

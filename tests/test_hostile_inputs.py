@@ -117,6 +117,7 @@ def test_a_slow_engine_hands_the_builders_removal_to_a_detached_reaper(
     import subprocess
 
     from devnix import engine
+    from devnix.engine import containers as engine_containers
     from devnix.errors import EngineError, EngineUnreachableError
 
     def slow(container: str, *, timeout: float = 60.0) -> None:
@@ -130,7 +131,7 @@ def test_a_slow_engine_hands_the_builders_removal_to_a_detached_reaper(
             assert kwargs["start_new_session"] is True  # no Ctrl-C of the terminal reaches it
             started.append(args)
 
-    monkeypatch.setattr(engine, "remove_container", slow)
+    monkeypatch.setattr(engine_containers, "remove_container", slow)
     monkeypatch.setattr(subprocess, "Popen", Recorder)
     engine.remove_container_promptly("abc123")
     assert started and started[0][1:] == ["-m", "devnix.reaper", "abc123"]
@@ -138,6 +139,6 @@ def test_a_slow_engine_hands_the_builders_removal_to_a_detached_reaper(
     def refused(container: str, *, timeout: float = 60.0) -> None:
         raise EngineError("could not remove container abc123: permission denied")
 
-    monkeypatch.setattr(engine, "remove_container", refused)
+    monkeypatch.setattr(engine_containers, "remove_container", refused)
     with pytest.raises(EngineError, match="permission denied"):
         engine.remove_container_promptly("abc123")  # a refusal is not slowness: said, not hidden

@@ -9,6 +9,7 @@ import pytest
 
 from devnix import engine
 from devnix.commands import validate as validate_command
+from devnix.engine import lookups as engine_lookups
 from devnix.platforms import Platform
 from tests.support import SCHEMAS
 
@@ -70,7 +71,7 @@ def test_the_engines_local_copy_tells_an_image_the_catalog_does_not_know(
         )
         return engine.LocalImage(AMD64, (), (path,))
 
-    monkeypatch.setattr(engine, "local_image", local_image)
+    monkeypatch.setattr(engine_lookups, "local_image", local_image)  # where local_image_of looks it up
     config = '{"image": "registry.example/team/nix:1"}\n'
     assert rules(tmp_path, config, engine_platform="linux/amd64") == [("store-only-image", 1)]
     assert rules(tmp_path, config, engine_platform="linux/amd64") == [("store-only-image", 1)]
