@@ -1,5 +1,7 @@
 """Pure: devnix's FHS loader step, which lets VS Code's server start in store-only Nix images.
 
+It reads nothing but its own package data (the script, through importlib.resources).
+
 The script itself is ``devnix/scaffolds/fhs-loader.sh`` (what it does and why is in its header). It is
 the one source of every copy devnix writes: next to a Dockerfile by ``init`` and the Templates, and in
 the ``nix`` Feature (``features/src/nix/fhs-loader.sh``, kept equal by ``devnix templates render``).

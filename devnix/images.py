@@ -1,5 +1,8 @@
 """Pure: image references and the catalog of Nix images devnix knows.
 
+The catalog is package data (``devnix/data/images.json``), read through importlib.resources; nothing
+else is read.
+
 A reference follows the distribution grammar that Docker uses: ``[registry/]repository[:tag][@digest]``,
 where a first component with a dot, a colon or equal to ``localhost`` names a registry, and the default
 registry is Docker Hub (``docker.io``, repository ``library/<name>`` for single names).

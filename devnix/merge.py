@@ -1,4 +1,6 @@
-"""Pure: devnix's decisions written into a devcontainer.json someone already has.
+"""devnix's decisions written into a devcontainer.json someone already has.
+
+Not pure: it reads the config, its compose files and its Dockerfile (never writes; the command does).
 
 Only the keys devnix owns change, through minimal text edits (:mod:`devnix.jsonc`): comments, foreign
 keys, their text, indentation, line endings, a BOM and trailing commas all stay as they were, and a

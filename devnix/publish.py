@@ -1,4 +1,7 @@
-"""Pure: devcontainer Feature and Template collections turned into OCI artifacts (devnix publish).
+"""devcontainer Feature and Template collections, read from their folders and turned into OCI artifacts.
+
+Not pure: it reads the collection's files (and only those); it never talks to a registry, which
+:mod:`devnix.commands.publish` does.
 
 The devcontainer distribution spec (features-distribution, templates-distribution) and the reference
 CLI (@devcontainers/cli ``features publish`` / ``templates publish``) fix the format; this module decides

@@ -1,4 +1,7 @@
-"""Pure: a :class:`~devnix.plan.Plan` to the text of the files ``devnix init`` writes.
+"""A :class:`~devnix.plan.Plan` to the text of the files ``devnix init`` writes.
+
+Pure but for one cache: jinja2's compiled scaffolds in the user cache folder (see
+:func:`_bytecode_cache`), which only saves time and is never an error.
 
 The scaffolds in ``devnix/scaffolds/`` are the single source of these texts; the Templates collection in
 ``templates/`` is generated from them.
