@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 from devnix import jsonc
 from devnix.cli import app
 from devnix.compose import ComposeRefused, edit_service
+from devnix.configfile import MergeRefused, find_config
 from devnix.errors import UsageError
 from devnix.images import Filesystem, parse_ref
-from devnix.merge import MergeRefused, find_config, merge_all
+from devnix.merge import merge_all
 from devnix.plan import Facts, Known, Plan, Source, decide
 from devnix.platforms import Platform
 from devnix.render import Layout

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from devnix import jsonc
+from devnix.configfile import ConfigFile, MergeRefused, find_config
 from devnix.errors import UsageError
 from devnix.images import Filesystem, parse_ref
-from devnix.merge import ConfigFile, MergeRefused, find_config, merge_config
+from devnix.merge import merge_config
 from devnix.plan import Facts, Known, Plan, Source, decide
 from devnix.platforms import Platform
 from devnix.render import Layout
@@ -226,6 +227,8 @@ def test_a_build_config_is_told_how_to_add_the_loader_step(tmp_path: Path) -> No
     (folder / "Dockerfile").write_text(
         "FROM nixos/nix\nCOPY fhs-loader.sh /tmp/\nRUN sh /tmp/fhs-loader.sh\n"
     )
+    # A ConfigFile is what was read at one moment: read the project again.
+    mine = ConfigFile(folder / "devcontainer.json", text, PurePosixPath(".devcontainer"))
     _, notes = merge_config(mine, plan(filesystem=Filesystem.UNKNOWN), Layout(name="x"))
     assert not any("fhs-loader" in note for note in notes)
 

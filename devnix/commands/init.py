@@ -95,7 +95,7 @@ def run(options: InitOptions) -> InitResult:
 
     existing = None
     if options.merge:
-        from devnix.merge import find_config, refuse_unsafe
+        from devnix.configfile import find_config, read_companions
 
         if options.dockerfile:
             raise UsageError(
@@ -103,7 +103,7 @@ def run(options: InitOptions) -> InitResult:
                 hint="merge without --dockerfile (the config then reads nix.conf at run time)",
             )
         existing = find_config(directory, options.config)
-        refuse_unsafe(existing)  # before any network: a refused config costs nothing
+        read_companions(existing)  # before any network: a refused config costs nothing
 
     notes: list[str] = []
     if existing is not None and options.image is None and existing.compose is None and not existing.is_build:
