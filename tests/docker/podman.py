@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import pwd
 import shutil
@@ -140,6 +141,25 @@ class Podman:
                 self._remove_older_copies(name)
         self._copies[ref] = image_id
         return name
+
+    def names(self) -> list[str]:
+        """Every image name in this engine's store (tags, and the digest names of pulls by digest)."""
+        listed = self.podman("image", "ls", "--format", "json", timeout=120)
+        return [str(name) for image in json.loads(listed.stdout or "[]") for name in image.get("Names") or []]
+
+    def untag_registry(self, port: int) -> list[str]:
+        """Remove the names that pulls from the loopback registry on ``port`` left in this store.
+
+        The engine's copy of a stand-in keeps its layers (and its own name, when ``load`` made one);
+        an image that had only the registry's name goes. Returns the names removed.
+        """
+        prefixes = (f"localhost:{port}/", f"127.0.0.1:{port}/")
+        removed = []
+        for name in self.names():
+            if name.startswith(prefixes):
+                if self.podman("image", "rm", name, check=False, timeout=120).returncode == 0:
+                    removed.append(name)
+        return removed
 
     def _image_id(self, name: str) -> str | None:
         found = self.podman("image", "inspect", "--format", "{{.Id}}", name, check=False, timeout=60)
