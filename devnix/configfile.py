@@ -35,7 +35,10 @@ class ConfigFile:
 
     @property
     def value(self) -> dict[str, Any]:
-        value = jsonc.parse(self.text).value
+        try:
+            value = jsonc.parse(self.text).value
+        except jsonc.JsoncSyntaxError as error:
+            raise error.at(str(self.path)) from None
         if not isinstance(value, dict):
             raise MergeRefused(f"{self.path} is not a JSON object", hint="fix it or write a new one")
         return value
