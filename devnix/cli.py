@@ -11,8 +11,10 @@ commands so that ``--help`` and ``--version`` stay fast.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -124,6 +126,32 @@ def emit(result: Any, as_json: bool, text: Callable[[Any], str]) -> None:
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
 
 
+class EngineName(str, Enum):
+    docker = "docker"
+    podman = "podman"
+
+
+def _choose_engine(value: EngineName | None) -> EngineName | None:
+    # Through the environment, which devnix.engine reads when it looks for the engine: the commands need
+    # no parameter for it, and the processes devnix starts (the reaper) find the same engine.
+    if value is not None:
+        os.environ["DEVNIX_ENGINE"] = value.value
+    return value
+
+
+EngineOption = Annotated[
+    Optional[EngineName],  # noqa: UP045
+    typer.Option(
+        "--engine",
+        envvar="DEVNIX_ENGINE",
+        callback=_choose_engine,
+        case_sensitive=False,
+        help="docker (DOCKER_HOST, the Docker context, the default socket) or podman (its rootless "
+        "socket, root's for root). Default: the Docker CLI's engine, else Podman's socket.",
+    ),
+]
+
+
 # --- devnix init ------------------------------------------------------------------------------------
 
 
@@ -203,6 +231,7 @@ def init(
         Optional[str],  # noqa: UP045
         typer.Option("--template", help="Apply a Template of devnix's collection (nix, nix-flake, ...)."),
     ] = None,
+    engine: EngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write .devcontainer/ for Nix, picking the image variant for the Docker engine's architecture."""
@@ -343,6 +372,7 @@ def doctor(
         bool,
         typer.Option("--pull", help="Pull busybox for a probe when no image of a platform is local."),
     ] = False,
+    engine: EngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Explain the Docker setup (engine, VM, emulation, mounts, disk) and what to do about it."""
@@ -446,6 +476,7 @@ def bootstrap(
         Optional[str],  # noqa: UP045
         typer.Option("--store-volume", help="Volume for the builder's /nix (default: one per builder)."),
     ] = None,
+    engine: EngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build a Nix image for the engine's platform from a flake in a (possibly emulated) builder.

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from devnix import podman
 from devnix.devconfig import DevConfig
 from devnix.fhsloader import SCRIPT_NAME
 from devnix.images import Filesystem
@@ -53,6 +54,11 @@ class Kind(str, Enum):
     @property
     def display_name(self) -> str:
         return _TITLES[self]
+
+    @property
+    def cli(self) -> str:
+        """The CLI that works on this engine's image store (Podman's is not dockerd's)."""
+        return "podman" if self is Kind.PODMAN else "docker"
 
     def in_vm_on(self, host_os: str) -> bool:
         """Whether this kind runs its engine inside a Linux VM of its own on a host of ``host_os``.
@@ -98,7 +104,7 @@ class EndpointFacts:
 
     host: str  # unix:///..., tcp://..., ssh://...
     context: str
-    source: str  # "DOCKER_HOST", "context" or "default"
+    source: str  # "DOCKER_HOST", "context", "default", "podman-rootful" or "podman-rootless"
     resolved: str | None = None  # the socket path with symlinks resolved, when it is a local socket
     context_also: str | None = None  # a context that DOCKER_HOST overrides
     error: str | None = None  # endpoint() itself failed (a selected context without an endpoint)
@@ -267,6 +273,17 @@ class Facts:
     store_volumes: Mapping[str, int | None] | None = None  # name -> bytes (None: size unknown)
     store_volumes_detail: str = ""
     devcontainer: Devcontainer | None = None
+    vscode: VSCodeSettings | None = None  # None: not read
+
+
+@dataclass(frozen=True)
+class VSCodeSettings:
+    """What VS Code's user settings say about the CLI its Dev Containers run, and what is on PATH here."""
+
+    docker_path: str | None = None  # dev.containers.dockerPath (None: not set)
+    settings_file: str | None = None  # the settings.json that set it, or the first one found
+    error: str | None = None  # a settings.json that could not be read
+    podman_cli: str | None = None  # where `podman` is on PATH, None when it is not
 
 
 @dataclass(frozen=True)
@@ -278,6 +295,7 @@ class EngineSummary:
     context: str
     endpoint: str
     evidence: str = ""
+    rootless: bool | None = None  # None: the engine did not answer
 
 
 @dataclass(frozen=True)
@@ -306,6 +324,7 @@ class Report:
                 "version": engine.version,
                 "context": engine.context,
                 "endpoint": engine.endpoint,
+                "rootless": engine.rootless,
             },
             "host": {"os": self.host_os, "arch": self.host_arch},
             "emulation": dict(self.emulation),
@@ -402,6 +421,22 @@ def detect_kind(
     )
 
 
+def rootless_of(info: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether the engine runs without root, and the evidence. Podman 4.3's Docker-compatible ``/info``
+    says ``Rootless`` (and no ``name=rootless`` security option, measured here); libpod's own ``/info``
+    says ``host.security.rootless``; a rootless dockerd lists ``name=rootless`` in ``SecurityOptions``."""
+    if isinstance(info.get("Rootless"), bool):
+        return info["Rootless"], f"/info Rootless {str(info['Rootless']).lower()}"
+    host = info.get("host")
+    security = host.get("security") if isinstance(host, dict) else None
+    if isinstance(security, dict) and isinstance(security.get("rootless"), bool):
+        return security["rootless"], f"/info host.security.rootless {str(security['rootless']).lower()}"
+    options = info.get("SecurityOptions")
+    if isinstance(options, list) and any("name=rootless" in str(o).split(",") for o in options):
+        return True, "/info SecurityOptions name=rootless"
+    return False, "no rootless sign in /info"
+
+
 def _lima_instance(host: str) -> str:
     match = re.search(r"/\.lima/([^/]+)/", host)
     return match.group(1) if match else "<instance>"
@@ -436,9 +471,14 @@ def start_hint(kind: Kind | None, endpoint: EndpointFacts, host_os: str, reason:
     elif kind is Kind.ORBSTACK:
         hint = "start OrbStack (`orb start`)"
     elif kind is Kind.PODMAN:
-        hint = "start the machine: `podman machine start` (it prints the socket to use as DOCKER_HOST)"
+        hint = podman.start_hint(urlpath(where), host_os)
+        if "permission denied" in reason.lower() and podman.is_rootful_socket(urlpath(where)):
+            hint = "root's Podman socket is for root: run devnix with sudo, or use your own rootless Podman"
     elif host_os == "linux":
         hint = "start dockerd (`sudo systemctl start docker`)"
+        if endpoint.source == "default":
+            # devnix looked for Podman's sockets too and found none: either engine would do.
+            hint += " or Podman (`systemctl --user start podman.socket`)"
         if "permission denied" in reason.lower():
             hint = "add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again)"
     else:
@@ -453,12 +493,18 @@ def start_hint(kind: Kind | None, endpoint: EndpointFacts, host_os: str, reason:
     return hint
 
 
-def shared_folders_hint(kind: Kind, directory: str, remote: bool) -> str:
+def shared_folders_hint(kind: Kind, directory: str, remote: bool, host_os: str | None = None) -> str:
     """Why a bind mount of ``directory`` is empty in a container, for each engine, and what to do."""
     if remote:
         return (
             "the engine runs on another machine, so bind mounts see that machine's files: run devnix there, "
             "or copy the project into a volume"
+        )
+    if kind is Kind.PODMAN and host_os == "linux":
+        return (
+            "Podman on Linux sees this host's files, as the user it runs as: make "
+            f"{directory} readable by that user, and on SELinux hosts (Fedora, RHEL) relabel the mount "
+            "(`:z`, or `--security-opt label=disable` in runArgs)"
         )
     hints = {
         Kind.DOCKER_DESKTOP: (
@@ -498,9 +544,16 @@ def shared_folders_hint(kind: Kind, directory: str, remote: bool) -> str:
     return hints[kind]
 
 
-def emulation_hint(kind: Kind, platform: str) -> str:
+def emulation_hint(kind: Kind, platform: str, host_os: str | None = None) -> str:
     """How to let the engine run ``platform`` images, for each engine."""
     binfmt = "`docker run --privileged --rm tonistiigi/binfmt --install all` (QEMU binfmt in the VM)"
+    if kind is Kind.PODMAN and host_os == "linux":
+        # Podman here is no VM: the host kernel's binfmt handlers run foreign binaries, rootless too.
+        return (
+            f"install this host's QEMU binfmt handlers for {platform}: `sudo apt-get install "
+            "qemu-user-static binfmt-support` (Debian, Ubuntu) or `sudo dnf install qemu-user-static` "
+            "(Fedora)"
+        )
     hints = {
         Kind.DOCKER_DESKTOP: (
             "Docker Desktop ships QEMU; on Apple Silicon turn on Settings > General > 'Use Rosetta for "
@@ -525,8 +578,11 @@ def emulation_hint(kind: Kind, platform: str) -> str:
     return hints[kind]
 
 
-def disk_hint(kind: Kind, root: str) -> str:
+def disk_hint(kind: Kind, root: str, host_os: str | None = None) -> str:
     prune = "`docker system prune` (and `docker builder prune`) frees unused images and build cache"
+    if kind is Kind.PODMAN and host_os == "linux":
+        where = root or "/var/lib/containers/storage (~/.local/share/containers/storage rootless)"
+        return f"free space on the file system of {where}, or `podman system prune` frees unused images"
     hints = {
         Kind.DOCKER_DESKTOP: f"raise Settings > Resources > Advanced > 'Virtual disk limit', or {prune}",
         Kind.COLIMA: f"grow the VM disk with `colima start --disk <GiB>` (it can only grow), or {prune}",
@@ -590,6 +646,7 @@ def report(facts: Facts) -> Report:
         normalize_arch(str(version.get("Arch") or info.get("Architecture") or "")),
     )
     engine_version = str(version.get("Version") or info.get("ServerVersion") or "")
+    rootless, rootless_evidence = rootless_of(info)
     summary = EngineSummary(
         os=engine_platform.os,
         arch=engine_platform.architecture,
@@ -598,6 +655,7 @@ def report(facts: Facts) -> Report:
         context=endpoint.context,
         endpoint=endpoint.host,
         evidence=evidence,
+        rootless=rootless,
     )
     emulation: dict[str, bool | None] = {}
     for name in SUPPORTED:
@@ -609,18 +667,70 @@ def report(facts: Facts) -> Report:
 
     checks: list[Check] = [
         _endpoint_check(facts, summary),
-        Check("engine", Status.OK, f"{kind.display_name} {engine_version} ({evidence})"),
+        _engine_check(kind, engine_version, evidence, rootless, rootless_evidence),
         _platform_check(facts, kind, engine_platform),
     ]
     for name in SUPPORTED:
         if name != str(engine_platform):
-            checks.append(_emulation_check(name, facts.emulation.get(name), kind))
+            checks.append(_emulation_check(name, facts.emulation.get(name), kind, facts.host_os))
     checks.append(_mount_check(facts, kind))
     if facts.devcontainer is not None:
-        checks.extend(_devcontainer_checks(facts.devcontainer, engine_platform, emulation))
+        checks.extend(_devcontainer_checks(facts.devcontainer, engine_platform, emulation, kind.cli))
     checks.append(_disk_check(facts, kind, str(info.get("DockerRootDir", ""))))
     checks.append(_store_check(facts))
+    if kind is Kind.PODMAN:
+        checks.append(_docker_path_check(facts.vscode))
     return Report(summary, facts.host_os, facts.host_arch, emulation, tuple(checks))
+
+
+def _engine_check(kind: Kind, version: str, evidence: str, rootless: bool, rootless_evidence: str) -> Check:
+    """The engine's kind and version; for Podman (where both modes are common) and a rootless dockerd,
+    whether it runs as root: a rootless engine's containers are the user's processes, and what their root
+    writes in a bind mount belongs to the user outside."""
+    if kind is Kind.PODMAN or rootless:
+        mode = "rootless" if rootless else "rootful"
+        message = f"{kind.display_name} {version}, {mode} ({evidence}; {rootless_evidence})"
+        return Check("engine", Status.OK, message)
+    return Check("engine", Status.OK, f"{kind.display_name} {version} ({evidence})")
+
+
+def _docker_path_check(vscode: VSCodeSettings | None) -> Check:
+    """Whether VS Code's Dev Containers will drive Podman: they run the CLI ``dev.containers.dockerPath``
+    names (``docker`` unless set), and the reference CLI the one ``--docker-path`` names."""
+    check_id = "vscode.docker-path"
+    line = f"`{podman.DOCKER_PATH_SETTING}`"
+    cli = f"for the reference CLI: `devcontainer up {podman.CLI_FLAG}`"
+    if vscode is None or vscode.error is not None:
+        detail = vscode.error if vscode is not None and vscode.error else "its settings.json was not read"
+        return Check(
+            check_id,
+            Status.WARN,
+            f"unknown whether VS Code runs podman: {detail}",
+            f"make sure VS Code's settings.json has {line}; {cli}",
+        )
+    setting, where = vscode.docker_path, vscode.settings_file or "VS Code's settings.json"
+    if setting is not None and podman.is_podman_cli(setting):
+        if vscode.podman_cli is None:
+            return Check(
+                check_id,
+                Status.WARN,
+                f"{where} sets {podman.DOCKER_PATH_KEY} to {setting!r}, but no podman CLI is on PATH here",
+                "install podman (the CLI VS Code runs), or give its full path in the setting",
+            )
+        return Check(
+            check_id,
+            Status.OK,
+            f"{where} sets {podman.DOCKER_PATH_KEY} to {setting!r}: VS Code's Dev Containers drive Podman; "
+            f"{cli}",
+        )
+    if setting is not None:
+        message = f"{where} sets {podman.DOCKER_PATH_KEY} to {setting!r}: VS Code runs that, not podman"
+    else:
+        message = (
+            "the engine is Podman, and VS Code's Dev Containers run `docker` unless settings.json says "
+            f"otherwise ({podman.DOCKER_PATH_KEY} is not set)"
+        )
+    return Check(check_id, Status.WARN, message, f"add {line} to VS Code's settings.json; {cli}")
 
 
 def _unreachable_report(facts: Facts) -> Report:
@@ -647,6 +757,8 @@ def _origin(endpoint: EndpointFacts) -> str:
         return "from DOCKER_HOST"
     if endpoint.source == "context":
         return f"from Docker context {endpoint.context!r}"
+    if endpoint.source.startswith("podman-"):
+        return f"Podman's {endpoint.source.removeprefix('podman-')} socket"
     return "the default socket"
 
 
@@ -698,7 +810,7 @@ def _platform_check(facts: Facts, kind: Kind, engine: Platform) -> Check:
     return Check("platform", Status.OK, message)
 
 
-def _emulation_check(platform: str, probe: Probe | None, kind: Kind) -> Check:
+def _emulation_check(platform: str, probe: Probe | None, kind: Kind, host_os: str) -> Check:
     check_id = f"emulation.{platform}"
     if probe is None or probe.result is None:
         detail = probe.detail if probe else "not tried"
@@ -706,7 +818,7 @@ def _emulation_check(platform: str, probe: Probe | None, kind: Kind) -> Check:
             check_id,
             Status.WARN,
             f"unknown whether {platform} containers run: {detail}",
-            f"make a {platform} image available (`docker pull --platform {platform} busybox`) and run "
+            f"make a {platform} image available (`{kind.cli} pull --platform {platform} busybox`) and run "
             "`devnix doctor` again",
         )
     if probe.result:
@@ -719,7 +831,7 @@ def _emulation_check(platform: str, probe: Probe | None, kind: Kind) -> Check:
         check_id,
         Status.WARN,
         f"{platform} containers do not run: {probe.detail}",
-        emulation_hint(kind, platform),
+        emulation_hint(kind, platform, host_os),
     )
 
 
@@ -731,7 +843,7 @@ def _mount_check(facts: Facts, kind: Kind) -> Check:
             "mount",
             Status.WARN,
             f"unknown whether bind mounts of {facts.directory} work: {detail}",
-            "make a small image available (`docker pull busybox`) and run `devnix doctor` again",
+            f"make a small image available (`{kind.cli} pull busybox`) and run `devnix doctor` again",
         )
     if probe.result:
         return Check("mount", Status.OK, f"a file written in {facts.directory} is visible in a container")
@@ -739,12 +851,12 @@ def _mount_check(facts: Facts, kind: Kind) -> Check:
         "mount",
         Status.FAIL,
         f"a file written in {facts.directory} is missing in a container's bind mount ({probe.detail})",
-        shared_folders_hint(kind, facts.directory, _remote(facts.endpoint)),
+        shared_folders_hint(kind, facts.directory, _remote(facts.endpoint), facts.host_os),
     )
 
 
 def _devcontainer_checks(
-    dev: Devcontainer, engine: Platform, emulation: Mapping[str, bool | None]
+    dev: Devcontainer, engine: Platform, emulation: Mapping[str, bool | None], cli: str = "docker"
 ) -> list[Check]:
     if dev.error is not None:
         return [
@@ -771,7 +883,7 @@ def _devcontainer_checks(
         checks.append(local)
     if target is not None:
         checks.append(_nixconf_check(dev, target, engine))
-    server = _vscode_server_check(dev)
+    server = _vscode_server_check(dev, cli)
     if server is not None:
         checks.append(server)
     for rule, severity, message, hint in dev.lint:
@@ -926,7 +1038,7 @@ def loader_hint(dev: Devcontainer) -> str:
     )
 
 
-def _vscode_server_check(dev: Devcontainer) -> Check | None:
+def _vscode_server_check(dev: Devcontainer, cli: str = "docker") -> Check | None:
     """Whether VS Code's server (a glibc `node`) can start in the image: VS Code and Codespaces attach."""
     check_id = "devcontainer.vscode-server"
     probe = dev.server
@@ -952,7 +1064,7 @@ def _vscode_server_check(dev: Devcontainer) -> Check | None:
             check_id,
             Status.WARN,
             f"unknown whether VS Code's server can start in {where}: {detail}",
-            f"`docker pull {image}` (or `devnix doctor --pull`) and run `devnix doctor` again",
+            f"`{cli} pull {image}` (or `devnix doctor --pull`) and run `devnix doctor` again",
         )
     loader = probe.loader or "an FHS loader"
     missing = [name for name in SERVER_LIBRARIES if name not in probe.libraries]
@@ -1011,9 +1123,10 @@ def _disk_check(facts: Facts, kind: Kind, root: str) -> Check:
     message = f"{_size(disk.free)} free" + (f" of {_size(disk.total)}" if disk.total else "")
     message += f" where the engine keeps images; used: {used}" if used else " where the engine keeps images"
     if disk.free < FAIL_FREE:
-        return Check("disk", Status.FAIL, message, disk_hint(kind, root))
+        return Check("disk", Status.FAIL, message, disk_hint(kind, root, facts.host_os))
     if disk.free < WARN_FREE:
-        return Check("disk", Status.WARN, message + "; a Nix store needs several GB", disk_hint(kind, root))
+        message += "; a Nix store needs several GB"
+        return Check("disk", Status.WARN, message, disk_hint(kind, root, facts.host_os))
     return Check("disk", Status.OK, message)
 
 

@@ -6,8 +6,12 @@ import base64
 import hashlib
 import json
 import os
+import shutil
+import socket
 import stat
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,8 @@ import pytest
 from devnix import dockerconfig, engine
 from devnix.commands import doctor as doctor_command
 from devnix.dockerconfig import Credentials, DockerConfigError, credentials_for
-from devnix.errors import EngineError
+from devnix.engine.api import LocalSockets
+from devnix.errors import EngineError, EngineUnreachableError, UsageError
 from devnix.registry import Client
 from tests.http_fixtures import Seen, serving
 
@@ -44,6 +49,29 @@ def context_meta(host: str, name: str = "colima") -> dict[str, Any]:
     return {"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}}}
 
 
+@pytest.fixture
+def sockets(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalSockets]:
+    """The well-known socket places, in a fresh folder (short: a unix socket path has at most 107 bytes);
+    nothing is bound there until a test binds it. A user's view (rootless Podman first)."""
+    monkeypatch.setenv("DEVNIX_ENGINE", "")  # restored afterwards, whatever a test sets
+    folder = Path(tempfile.mkdtemp(prefix="dnx", dir="/tmp"))
+    (folder / "run-user" / "podman").mkdir(parents=True)
+    (folder / "run-podman").mkdir()
+    yield LocalSockets(
+        docker=str(folder / "docker.sock"),
+        podman_rootful=str(folder / "run-podman" / "podman.sock"),
+        podman_rootless=str(folder / "run-user" / "podman" / "podman.sock"),
+        root=False,
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def bind(path: str) -> None:
+    """A real unix socket file at ``path`` (bound, not listening: discovery never connects)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+
+
 # --- contexts -------------------------------------------------------------------------------------------
 
 
@@ -66,9 +94,10 @@ def test_docker_context_wins_over_the_config_and_docker_host_over_both(
     assert engine.endpoint() == engine.Endpoint("tcp://127.0.0.1:2375", "orbstack", "DOCKER_HOST")
 
 
-def test_the_default_context_is_the_default_socket(docker_dir: Path) -> None:
+def test_the_default_context_is_the_default_socket(docker_dir: Path, sockets: LocalSockets) -> None:
     write_config(docker_dir, {"currentContext": "default"})
-    assert engine.endpoint() == engine.Endpoint(engine.DEFAULT_HOST, "default", "default")
+    bind(sockets.docker)
+    assert engine.endpoint(sockets) == engine.Endpoint(f"unix://{sockets.docker}", "default", "default")
 
 
 @pytest.mark.parametrize(
@@ -157,6 +186,115 @@ def test_doctor_names_the_context_that_docker_host_overrides(
     write_config(docker_dir, {"currentContext": 5})  # DOCKER_HOST decides: no error, nothing to name
     facts = doctor_command._endpoint()
     assert facts.context_also is None and facts.error is None
+
+
+# --- engine discovery: Docker's rules, then Podman's sockets ----------------------------------------------
+
+
+def unix(path: str) -> str:
+    return f"unix://{path}"
+
+
+def test_discovery_order_docker_host_context_default_socket_then_podman(
+    docker_dir: Path, sockets: LocalSockets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = engine.endpoint(sockets)
+    # Nothing anywhere: the default socket all the same, so that the error names Docker's usual place.
+    assert found == engine.Endpoint(unix(sockets.docker), "default", "default")
+    bind(sockets.podman_rootful)
+    rootful = engine.Endpoint(unix(sockets.podman_rootful), "default", "podman-rootful")
+    assert engine.endpoint(sockets) == rootful
+    bind(sockets.podman_rootless)
+    assert engine.endpoint(sockets).source == "podman-rootless"  # a user's own Podman before root's
+    bind(sockets.docker)
+    assert engine.endpoint(sockets) == engine.Endpoint(unix(sockets.docker), "default", "default")
+    write_config(docker_dir, {"currentContext": "colima"})
+    write_context(docker_dir, "colima", context_meta("unix:///colima.sock"))
+    assert engine.endpoint(sockets) == engine.Endpoint("unix:///colima.sock", "colima", "context")
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    assert engine.endpoint(sockets).source == "DOCKER_HOST"
+
+
+def test_root_takes_roots_podman_and_never_a_users(sockets: LocalSockets, docker_dir: Path) -> None:
+    as_root = LocalSockets(sockets.docker, sockets.podman_rootful, sockets.podman_rootless, root=True)
+    bind(sockets.podman_rootless)
+    assert engine.endpoint(as_root).source == "default"
+    bind(sockets.podman_rootful)
+    rootful = engine.Endpoint(unix(sockets.podman_rootful), "default", "podman-rootful")
+    assert engine.endpoint(as_root) == rootful
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_only_a_socket_counts_as_an_engine(sockets: LocalSockets, docker_dir: Path, what: str) -> None:
+    if what == "file":
+        Path(sockets.docker).write_text("")
+    else:
+        Path(sockets.docker).mkdir()
+    bind(sockets.podman_rootless)
+    assert engine.endpoint(sockets).source == "podman-rootless"
+
+
+def test_the_rootless_socket_is_in_xdg_runtime_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1001")
+    assert LocalSockets.here().podman_rootless == "/run/user/1001/podman/podman.sock"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert LocalSockets.here().podman_rootless == f"/run/user/{os.getuid()}/podman/podman.sock"
+    assert LocalSockets.here().podman_rootful == "/run/podman/podman.sock"
+
+
+def test_engine_podman_takes_podmans_sockets_only(
+    docker_dir: Path, sockets: LocalSockets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bind(sockets.docker)
+    monkeypatch.setenv("DOCKER_HOST", unix(sockets.docker))
+    monkeypatch.setenv("DEVNIX_ENGINE", "podman")
+    # No Podman socket yet: the one podman itself would use, so that the error is about Podman.
+    assert engine.endpoint(sockets) == engine.Endpoint(
+        unix(sockets.podman_rootless), "default", "podman-rootless"
+    )
+    as_root = LocalSockets(sockets.docker, sockets.podman_rootful, sockets.podman_rootless, root=True)
+    assert engine.endpoint(as_root).source == "podman-rootful"
+    bind(sockets.podman_rootful)
+    assert engine.endpoint(sockets).source == "podman-rootful"  # the only one there
+    bind(sockets.podman_rootless)
+    assert engine.endpoint(sockets).source == "podman-rootless"
+
+
+def test_engine_docker_never_falls_back_on_podman(
+    docker_dir: Path, sockets: LocalSockets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bind(sockets.podman_rootless)
+    monkeypatch.setenv("DEVNIX_ENGINE", "Docker")
+    assert engine.endpoint(sockets) == engine.Endpoint(unix(sockets.docker), "default", "default")
+    write_config(docker_dir, {"currentContext": "colima"})
+    write_context(docker_dir, "colima", context_meta("unix:///colima.sock"))
+    assert engine.endpoint(sockets).source == "context"
+
+
+def test_an_unknown_engine_name_is_one_line(sockets: LocalSockets, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEVNIX_ENGINE", "containerd")
+    with pytest.raises(UsageError) as caught:
+        engine.endpoint(sockets)
+    assert caught.value.message == "DEVNIX_ENGINE is 'containerd': devnix knows the engines docker and podman"
+    assert caught.value.hint is not None and "unset it" in caught.value.hint
+
+
+def test_a_podman_that_refuses_says_how_to_start_it(
+    sockets: LocalSockets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A socket file that nothing listens on: what a stopped `podman system service` leaves behind.
+    bind(sockets.podman_rootless)
+    monkeypatch.setenv("DOCKER_HOST", unix(sockets.podman_rootless))
+    with pytest.raises(EngineUnreachableError) as caught:
+        engine.version()
+    assert caught.value.exit_code == 5
+    assert caught.value.message == (
+        f"the Podman engine at {unix(sockets.podman_rootless)} (from DOCKER_HOST) does not answer: "
+        "Connection refused"
+    )
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith("start your Podman API: `systemctl --user start podman.socket`")
+    assert caught.value.hint.endswith("; or fix DOCKER_HOST")
 
 
 # --- credentials ----------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ on a Linux CI machine (each says in ``_source`` where its shape comes from), plu
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import tempfile
 import time
 from concurrent.futures import Future
@@ -128,7 +130,7 @@ def test_kind_architecture_and_vm_from_recorded_answers(name: str) -> None:
 def test_json_shape(name: str) -> None:
     data = doctor.report(facts_of(name)).to_json()
     assert set(data) == {"engine", "host", "emulation", "checks"}
-    assert {"os", "arch", "kind", "version", "context"} <= set(data["engine"])
+    assert {"os", "arch", "kind", "version", "context", "rootless"} <= set(data["engine"])
     assert set(data["host"]) == {"os", "arch"}
     assert set(data["emulation"]) == {"linux/amd64", "linux/arm64"}
     for item in data["checks"]:
@@ -202,6 +204,8 @@ START_HINTS = {
     "orbstack": "orb start",
     "podman": "podman machine start",
     "dockerd-debian": "systemctl start docker",
+    "podman-rootful-debian": "`sudo systemctl start podman.socket`",
+    "podman-rootless-debian": "`systemctl --user start podman.socket`",
 }
 
 
@@ -258,6 +262,8 @@ SHARED_FOLDER_HINTS = {
     "orbstack": "whole Mac file system",
     "podman": "podman machine init -v",
     "dockerd-debian": "snap",
+    "podman-rootful-debian": "readable by that user",
+    "podman-rootless-debian": "SELinux",
 }
 
 
@@ -295,8 +301,9 @@ def test_unknown_mount_is_a_warning_with_the_reason() -> None:
         ("lima", "--rosetta"),
         ("rancher-desktop", "Rosetta"),
         ("orbstack", "Rosetta"),
-        ("podman", "qemu-user-static"),
+        ("podman", "podman machine ssh"),
         ("dockerd-debian", "qemu-user-static binfmt-support"),
+        ("podman-rootless-debian", "this host's QEMU binfmt handlers"),
     ],
 )
 def test_emulation_that_fails_gets_the_kinds_remedy(name: str, hint: str) -> None:
@@ -1056,6 +1063,240 @@ def test_feature_content_images_are_never_probe_candidates() -> None:
     # The reference CLI leaves these FROM-scratch images behind when a run is killed; they have no shell.
     images = [
         {"Os": "linux", "Architecture": "amd64", "RepoTags": ["dev_container_feature_content_temp_1:x"]},
+        # Podman's name for the same image (seen in the rootless store here)
+        {
+            "Os": "linux",
+            "Architecture": "amd64",
+            "RepoTags": ["localhost/dev_container_feature_content_temp:latest"],
+        },
         {"Os": "linux", "Architecture": "amd64", "RepoTags": ["debian:12"]},
     ]
     assert doctor_command._candidates(images, "linux/amd64") == ["debian:12"]
+
+
+# --- Podman: rootful or rootless, its sockets, its hints, VS Code's dockerPath ------------------------------
+
+ROOTLESS = {
+    # fixture: (rootless, the evidence the engine check names)
+    "podman-rootful-debian": (False, "/info Rootless false"),
+    "podman-rootless-debian": (True, "/info Rootless true"),
+    "podman": (True, "/info SecurityOptions name=rootless"),  # Podman 5's machine: no Rootless field
+    "dockerd-debian": (False, "no rootless sign in /info"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROOTLESS))
+def test_rootful_or_rootless_from_the_engines_answers(name: str) -> None:
+    rootless, evidence = ROOTLESS[name]
+    report = doctor.report(facts_of(name))
+    assert report.to_json()["engine"]["rootless"] is rootless
+    assert doctor.rootless_of(load(name)["info"]) == (rootless, evidence)
+    message = check(report, "engine").message
+    if report.engine.kind is Kind.PODMAN:
+        mode = "rootless" if rootless else "rootful"
+        kind = "/version lists a Podman Engine component"
+        assert message == f"Podman {report.engine.version}, {mode} ({kind}; {evidence})"
+    else:
+        assert "root" not in message  # a rootful dockerd is the usual case: not worth a word
+
+
+def test_libpods_own_info_and_a_rootless_dockerd_are_read_too() -> None:
+    assert doctor.rootless_of({"host": {"security": {"rootless": True}}}) == (
+        True,
+        "/info host.security.rootless true",
+    )
+    info = {
+        **load("dockerd-debian")["info"],
+        "SecurityOptions": ["name=seccomp,profile=builtin", "name=rootless"],
+    }
+    report = doctor.report(facts_of("dockerd-debian", info=info))
+    assert report.to_json()["engine"]["rootless"] is True
+    assert ", rootless (" in check(report, "engine").message
+    assert doctor.report(facts_of("colima", info=None, version=None)).to_json()["engine"]["rootless"] is None
+
+
+def test_a_podman_socket_devnix_found_is_named_as_such() -> None:
+    where = EndpointFacts("unix:///run/user/1001/podman/podman.sock", "default", "podman-rootless")
+    down = Facts(endpoint=where, host_os="linux", host_arch="amd64", unreachable="No such file or directory")
+    only = doctor.report(down).checks[0]
+    assert only.message == (
+        "the engine at unix:///run/user/1001/podman/podman.sock (Podman's rootless socket) does not answer: "
+        "No such file or directory (it looks like Podman)"
+    )
+    assert only.hint == (
+        "start your Podman API: `systemctl --user start podman.socket` "
+        "(or `podman system service --time=0 &`)"
+    )
+    answering = doctor.report(facts_of("podman-rootless-debian", endpoint=where))
+    assert check(answering, "endpoint").message == (
+        "unix:///run/user/1001/podman/podman.sock (Podman's rootless socket) answers"
+    )
+
+
+def test_roots_podman_socket_refusing_a_user_says_whose_it_is() -> None:
+    where = EndpointFacts("unix:///run/podman/podman.sock", "default", "podman-rootful")
+    facts = Facts(endpoint=where, host_os="linux", host_arch="amd64", unreachable="Permission denied")
+    assert "rootless Podman" in (doctor.report(facts).checks[0].hint or "")
+
+
+def test_no_engine_anywhere_on_linux_names_both_engines() -> None:
+    where = EndpointFacts("unix:///var/run/docker.sock", "default", "default")
+    facts = Facts(endpoint=where, host_os="linux", host_arch="amd64", unreachable="No such file or directory")
+    hint = doctor.report(facts).checks[0].hint or ""
+    assert "systemctl start docker" in hint and "systemctl --user start podman.socket" in hint
+
+
+def test_podman_on_linux_gets_hints_for_a_host_not_a_machine() -> None:
+    facts = facts_of(
+        "podman-rootful-debian",
+        emulation={"linux/arm64": Probe(None, "no linux/arm64 image is available locally to try")},
+        mount=Probe(None, "no probe image"),
+        disk=Disk(free=5 * doctor.GIB, total=100 * doctor.GIB),
+    )
+    report = doctor.report(facts)
+    hints = " ".join(c.hint or "" for c in report.checks)
+    assert "podman machine" not in hints
+    # Podman's image store is not dockerd's: a `docker pull` would not help it.
+    assert "`podman pull --platform linux/arm64 busybox`" in (
+        check(report, "emulation.linux/arm64").hint or ""
+    )
+    assert "`podman pull busybox`" in (check(report, "mount").hint or "")
+    assert check(report, "disk").hint == (
+        "free space on the file system of /var/lib/containers/storage, "
+        "or `podman system prune` frees unused images"
+    )
+
+
+def test_podman_reports_images_by_their_sizes_when_layers_size_is_zero() -> None:
+    # Podman 4.3's /system/df says LayersSize 0 whatever its store holds (seen here).
+    answer = {"LayersSize": 0, "Images": [{"Size": 129_275_959}, {"Size": 252_782_732}], "Volumes": []}
+    assert doctor_command._disk(answer, None).usage["images"] == 382_058_691
+    assert doctor_command._disk({**answer, "LayersSize": 7}, None).usage["images"] == 7
+
+
+LINE = '`"dev.containers.dockerPath": "podman"`'
+SETTINGS = "/home/ada/.config/Code/User/settings.json"
+
+
+@pytest.mark.parametrize(
+    ("settings", "status", "words"),
+    [
+        (
+            doctor.VSCodeSettings("podman", SETTINGS, podman_cli="/usr/bin/podman"),
+            Status.OK,
+            f"{SETTINGS} sets dev.containers.dockerPath to 'podman': VS Code's Dev Containers drive Podman",
+        ),
+        (
+            doctor.VSCodeSettings(None, None, podman_cli="/usr/bin/podman"),
+            Status.WARN,
+            "VS Code's Dev Containers run `docker` unless settings.json says otherwise",
+        ),
+        (
+            doctor.VSCodeSettings("docker", SETTINGS, podman_cli="/usr/bin/podman"),
+            Status.WARN,
+            "to 'docker': VS Code runs that, not podman",
+        ),
+        (doctor.VSCodeSettings("/opt/podman/bin/podman", SETTINGS), Status.WARN, "no podman CLI is on PATH"),
+        (doctor.VSCodeSettings(None, SETTINGS, error=f"{SETTINGS}:3:1: bad"), Status.WARN, ":3:1: bad"),
+        (None, Status.WARN, "unknown whether VS Code runs podman"),
+    ],
+)
+def test_the_docker_path_check_says_what_vs_code_runs(
+    settings: doctor.VSCodeSettings | None, status: Status, words: str
+) -> None:
+    result = check(doctor.report(facts_of("podman-rootless-debian", vscode=settings)), "vscode.docker-path")
+    assert result.status is status
+    assert words in result.message
+    if status is Status.OK:
+        assert result.message.endswith("for the reference CLI: `devcontainer up --docker-path podman`")
+    elif "PATH" not in result.message:
+        assert LINE in (result.hint or "") and "`devcontainer up --docker-path podman`" in (result.hint or "")
+
+
+def test_the_docker_path_check_is_for_podman_only() -> None:
+    settings = doctor.VSCodeSettings(None, None, podman_cli="/usr/bin/podman")
+    report = doctor.report(facts_of("dockerd-debian", vscode=settings))
+    assert "vscode.docker-path" not in [c.id for c in report.checks]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VS Code's Linux settings folder")
+def test_vs_code_settings_are_read_where_vs_code_keeps_them(isolated_user_dirs: Path) -> None:
+    user = isolated_user_dirs / ".config"
+    assert doctor_command.vscode_settings().docker_path is None
+    stable = user / "Code" / "User" / "settings.json"
+    stable.parent.mkdir(parents=True)
+    stable.write_text('{\n  // mine\n  "editor.fontSize": 13,\n}\n')
+    assert doctor_command.vscode_settings() == doctor.VSCodeSettings(
+        None, str(stable), None, shutil.which("podman")
+    )
+    insiders = user / "Code - Insiders" / "User" / "settings.json"
+    insiders.parent.mkdir(parents=True)
+    insiders.write_text('{"remote.containers.dockerPath": "/usr/bin/podman"}')  # the older key
+    found = doctor_command.vscode_settings()
+    assert (found.docker_path, found.settings_file) == ("/usr/bin/podman", str(insiders))
+    stable.write_text('{\n  "dev.containers.dockerPath": "podman", /* Podman here */\n}\n')
+    found = doctor_command.vscode_settings()
+    assert (found.docker_path, found.settings_file) == ("podman", str(stable))
+    insiders.unlink()
+    stable.write_text('{"dev.containers.dockerPath": ')
+    broken = doctor_command.vscode_settings()
+    assert broken.docker_path is None and broken.error is not None and str(stable) in broken.error
+
+
+def test_cli_engine_option_reaches_the_engine_lookup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DEVNIX_ENGINE", "")  # restored after the test: --engine sets it for the process
+    seen: list[str | None] = []
+
+    def run(options: doctor_command.DoctorOptions) -> doctor_command.DoctorResult:
+        seen.append(os.environ.get("DEVNIX_ENGINE"))
+        return doctor_command.DoctorResult(doctor.report(facts_of("podman-rootful-debian")), 0.4)
+
+    monkeypatch.setattr(doctor_command, "run", run)
+    outcome = CliRunner().invoke(app, ["doctor", str(tmp_path), "--engine", "podman", "--json"])
+    assert outcome.exit_code == 0, outcome.output
+    assert seen == ["podman"]
+    refused = CliRunner().invoke(app, ["doctor", str(tmp_path), "--engine", "containerd"])
+    assert refused.exit_code == 2 and "'containerd' is not one of 'docker', 'podman'" in refused.output
+    for command in ("init", "bootstrap"):
+        assert "--engine" in CliRunner().invoke(app, [command, "--help"], terminal_width=200).stdout
+
+
+def test_cli_through_a_socket_that_replays_a_recorded_rootless_podman(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, isolated_user_dirs: Path
+) -> None:
+    # The captured rootless Podman 4.3 answers behind a real socket named as Podman names it, and a VS
+    # Code settings.json with the line doctor asks for; a `podman` on PATH for VS Code to find.
+    data = load("podman-rootless-debian")
+    answers = {
+        "/version": data["version"],
+        "/info": data["info"],
+        "/images/json": [],
+        "/containers/json": [],
+        "/system/df": {"LayersSize": 0, "Images": [], "Volumes": [], "Containers": [], "BuildCache": []},
+        "/volumes": {"Volumes": [], "Warnings": None},
+    }
+    settings = isolated_user_dirs / ".config" / "Code" / "User" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{ "dev.containers.dockerPath": "podman" }')
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "podman").write_text("#!/bin/sh\n")
+    (tools / "podman").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tools))
+    project = tmp_path / "project"
+    project.mkdir()
+    socket_dir = Path(tempfile.mkdtemp(prefix="dnx", dir="/tmp"))
+    try:
+        (socket_dir / "podman").mkdir()
+        with replay_engine(socket_dir / "podman" / "podman.sock", answers) as host:
+            monkeypatch.setenv("DOCKER_HOST", host)
+            outcome = CliRunner().invoke(app, ["doctor", str(project), "--json"])
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+    assert outcome.exit_code == 0, outcome.output
+    report = json.loads(outcome.stdout)
+    assert report["engine"]["kind"] == "podman" and report["engine"]["rootless"] is True
+    checks = {c["id"]: c for c in report["checks"]}
+    assert checks["engine"]["message"].startswith("Podman 4.3.1, rootless (")
+    assert checks["vscode.docker-path"]["status"] == "ok", checks["vscode.docker-path"]
+    assert str(settings) in checks["vscode.docker-path"]["message"]

@@ -6,6 +6,7 @@ its own timeout: the local image list, a probe container of the other architectu
 container with a bind mount of a fresh folder in DIR (mount visibility, and ``df`` for free space),
 ``/system/df``, the ``devnix-nix-*`` volumes, the registry of the project's devcontainer image, and a
 probe container of that image (its Dockerfile's FROM for a build) that looks for what VS Code's server needs.
+When the engine is Podman, VS Code's user settings are read too (which CLI its Dev Containers run).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from devnix import dockerconfig, doctor, engine, images, nixconf, platforms
+from devnix import dockerconfig, doctor, engine, images, nixconf, platforms, podman
 from devnix.devconfig import DevConfig
 from devnix.doctor import Devcontainer, Disk, EndpointFacts, Facts, Probe, Report, Status
 from devnix.errors import DevnixError, EngineError, FileSystemError
@@ -149,6 +150,7 @@ def run(options: DoctorOptions) -> DoctorResult:
             devcontainer = replace(devcontainer, server=server)
         disk = _disk(df_answer, disk_free)
         store, store_detail = _store_volumes(volume_answer, df_answer)
+        is_podman = doctor.detect_kind(info, version, where)[0] is doctor.Kind.PODMAN
         facts = Facts(
             endpoint=where,
             host_os=host_os,
@@ -162,6 +164,7 @@ def run(options: DoctorOptions) -> DoctorResult:
             store_volumes=store,
             store_volumes_detail=store_detail,
             devcontainer=devcontainer if isinstance(devcontainer, Devcontainer) else None,
+            vscode=vscode_settings() if is_podman else None,
         )
         # Leaving the with-block waits for the probes' own clean-up (forced removal) to finish.
     return DoctorResult(doctor.report(facts), time.monotonic() - started)
@@ -221,7 +224,10 @@ def _candidates(images: list[dict[str, Any]], platform: str) -> list[str]:
     tagged = [name(i) for i in matching if any(t != "<none>:<none>" for t in i.get("RepoTags") or [])]
     untagged = [name(i) for i in matching if name(i) not in tagged]
     # The reference CLI's Feature content images are FROM scratch (no shell, no uname): never a probe.
-    return [n for n in tagged + untagged if not n.startswith(_CONTENT_IMAGE_PREFIX)]
+    # Podman files them, like every image loaded or built without a registry, under localhost/.
+    return [
+        n for n in tagged + untagged if not n.removeprefix("localhost/").startswith(_CONTENT_IMAGE_PREFIX)
+    ]
 
 
 _CONTENT_IMAGE_PREFIX = "dev_container_feature_content"
@@ -321,6 +327,10 @@ def _mount_probe(
     token = secrets.token_hex(8)
     try:
         (folder / PROBE_FILE).write_text(token)
+        # mkdtemp's 0700 would hide the folder from a container whose root is another user outside
+        # (rootless Podman or Docker run by someone else, userns-remap): readable, as a project usually is.
+        folder.chmod(0o755)
+        (folder / PROBE_FILE).chmod(0o644)
         script = (
             f"f={PROBE_MOUNT}/{PROBE_FILE}; "
             'if [ -e "$f" ]; then cat "$f" || echo UNREADABLE; else echo MISSING; fi; echo; '
@@ -379,7 +389,11 @@ def _parse_df(lines: list[str]) -> tuple[int, int] | str:
 def _disk(df_answer: Any, probe_df: Any) -> Disk:
     usage: dict[str, int] = {}
     if isinstance(df_answer, dict):
-        usage["images"] = int(df_answer.get("LayersSize") or 0)
+        # Podman 4.3 answers LayersSize 0 whatever it holds: its images' own sizes say more (shared
+        # layers counted once per image, so an upper bound).
+        usage["images"] = int(df_answer.get("LayersSize") or 0) or sum(
+            int(i.get("Size") or 0) for i in df_answer.get("Images") or [] if isinstance(i, dict)
+        )
         usage["containers"] = sum(int(c.get("SizeRw") or 0) for c in df_answer.get("Containers") or [])
         usage["volumes"] = sum(
             max(0, int((v.get("UsageData") or {}).get("Size") or 0)) for v in df_answer.get("Volumes") or []
@@ -415,6 +429,49 @@ def _quietly(call: Callable[[], object]) -> None:
     # A sweep of old leftovers must never spoil the report.
     with suppress(DevnixError):
         call()
+
+
+# --- VS Code's settings ---------------------------------------------------------------------------------
+
+# VS Code and its builds keep user settings in <config folder>/<product>/User/settings.json.
+_VSCODE_PRODUCTS = ("Code", "Code - Insiders", "VSCodium", "Code - OSS")
+
+
+def vscode_settings_files() -> list[Path]:
+    """Where VS Code's user settings.json would be on this host (Electron's appData folder per OS)."""
+    home = Path.home()
+    if sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    elif sys.platform in ("win32", "cygwin"):
+        base = Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming")
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    return [base / product / "User" / "settings.json" for product in _VSCODE_PRODUCTS]
+
+
+def vscode_settings() -> doctor.VSCodeSettings:
+    """``dev.containers.dockerPath`` from the first VS Code settings.json that sets it (the first one
+    found otherwise), and the podman CLI on PATH."""
+    from devnix import jsonc
+
+    podman_cli = shutil.which("podman")
+    found: Path | None = None
+    error: str | None = None
+    for path in vscode_settings_files():
+        if not path.is_file():
+            continue
+        found = found or path
+        try:
+            value = jsonc.parse_file(path).value
+        except DevnixError as failure:  # its message names the file (and the line)
+            error = error or failure.message
+            continue
+        if not isinstance(value, dict):
+            continue
+        for key in (podman.DOCKER_PATH_KEY, podman.LEGACY_DOCKER_PATH_KEY):
+            if isinstance(value.get(key), str) and value[key].strip():
+                return doctor.VSCodeSettings(value[key].strip(), str(path), podman_cli=podman_cli)
+    return doctor.VSCodeSettings(None, str(found) if found else None, error, podman_cli)
 
 
 # --- the project's devcontainer ------------------------------------------------------------------------

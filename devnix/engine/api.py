@@ -1,11 +1,17 @@
 """Edge: where the Docker engine is and how a call reaches its API; the only place ``docker`` is imported.
 
-Which engine: ``DOCKER_HOST`` if set, else the Docker CLI's current context (``DOCKER_CONTEXT`` or the
-config's ``currentContext``: Colima, OrbStack, Rancher Desktop and Docker Desktop all install one), else
-the default socket. Calls go straight to the API over the socket (``http.client`` on a unix socket or plain
-TCP), which answers in milliseconds without importing the docker SDK (~100 ms); the SDK carries them only
-for TLS and ssh:// endpoints, and the long streams of :mod:`devnix.engine.containers` and
-:mod:`devnix.engine.imagestore`, and is imported inside the functions that need it.
+Which engine, as the Docker CLI would pick it, then Podman: ``DOCKER_HOST`` if set, else the Docker CLI's
+current context (``DOCKER_CONTEXT`` or the config's ``currentContext``: Colima, OrbStack, Rancher Desktop
+and Docker Desktop all install one), else the default socket when it is there, else Podman's socket
+(:mod:`devnix.podman`: a user's rootless one first, root's for root, as ``podman`` itself picks), else the
+default socket all the same (so that a machine with no engine hears about Docker). ``--engine`` (the
+``DEVNIX_ENGINE`` variable) chooses explicitly: ``docker`` stops before Podman, ``podman`` takes Podman's
+sockets only. :attr:`Endpoint.source` says which rule decided.
+
+Calls go straight to the API over the socket (``http.client`` on a unix socket or plain TCP), which answers
+in milliseconds without importing the docker SDK (~100 ms); the SDK carries them only for TLS and ssh://
+endpoints, and the long streams of :mod:`devnix.engine.containers` and :mod:`devnix.engine.imagestore`,
+and is imported inside the functions that need it.
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from devnix import dockerconfig
-from devnix.errors import EngineError, EngineUnreachableError
+from devnix import dockerconfig, podman
+from devnix.errors import EngineError, EngineUnreachableError, UsageError
 
 if TYPE_CHECKING:
     import http.client
@@ -26,9 +34,12 @@ if TYPE_CHECKING:
     import docker
 
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
+DEFAULT_SOCKET = "/var/run/docker.sock"
+DEFAULT_HOST = f"unix://{DEFAULT_SOCKET}"
 QUICK_TIMEOUT = 3.0
 STREAM_TIMEOUT = 6 * 3600.0  # a `nix build` may print nothing for minutes; an image streams for a while
+ENGINE_VARIABLE = "DEVNIX_ENGINE"
+ENGINES = ("docker", "podman")
 
 
 @dataclass(frozen=True)
@@ -37,11 +48,40 @@ class Endpoint:
 
     host: str
     context: str  # "default" unless a context was used
-    source: str  # "DOCKER_HOST", "context" or "default"
+    # "DOCKER_HOST", "context", "default", "podman-rootful" or "podman-rootless"
+    source: str
 
 
-def endpoint() -> Endpoint:
-    """Find the engine the Docker CLI would talk to (the context is read by :mod:`devnix.dockerconfig`)."""
+@dataclass(frozen=True)
+class LocalSockets:
+    """The engine sockets a machine has in well-known places (a test binds its own in a folder)."""
+
+    docker: str
+    podman_rootful: str
+    podman_rootless: str
+    root: bool  # root's Podman is the rootful one; a user's is rootless first
+
+    @classmethod
+    def here(cls) -> LocalSockets:
+        uid = os.getuid() if hasattr(os, "getuid") else -1
+        runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{uid}"
+        return cls(DEFAULT_SOCKET, podman.ROOTFUL_SOCKET, podman.rootless_socket(runtime), uid == 0)
+
+    def podman(self) -> tuple[tuple[str, str], ...]:
+        """Podman's sockets with their sources, in the order ``podman`` itself takes them."""
+        rootful = (self.podman_rootful, "podman-rootful")
+        if self.root:
+            return (rootful,)
+        return ((self.podman_rootless, "podman-rootless"), rootful)
+
+
+def endpoint(sockets: LocalSockets | None = None) -> Endpoint:
+    """Find the engine (the context is read by :mod:`devnix.dockerconfig`); ``sockets`` default to this
+    machine's."""
+    sockets = sockets or LocalSockets.here()
+    choice = engine_choice()
+    if choice == "podman":
+        return _podman(sockets) or _socket_endpoint(*sockets.podman()[0])
     host = os.environ.get("DOCKER_HOST")
     if host:
         context = os.environ.get("DOCKER_CONTEXT", "default")
@@ -51,7 +91,44 @@ def endpoint() -> Endpoint:
         found = dockerconfig.context_host(selected.name)
         origin = f"the Docker context {selected.name!r}"
         return Endpoint(_checked_host(found, origin), selected.name, "context")
-    return Endpoint(DEFAULT_HOST, "default", "default")
+    default = _socket_endpoint(sockets.docker, "default")
+    if choice == "docker" or _usable(sockets.docker):
+        return default
+    return _podman(sockets) or default
+
+
+def engine_choice() -> str | None:
+    """``docker``, ``podman`` or None (find one), from ``DEVNIX_ENGINE`` (which ``--engine`` sets)."""
+    value = os.environ.get(ENGINE_VARIABLE, "").strip().lower()
+    if not value:
+        return None
+    if value not in ENGINES:
+        raise UsageError(
+            f"{ENGINE_VARIABLE} is {value!r}: devnix knows the engines {' and '.join(ENGINES)}",
+            hint=f"set {ENGINE_VARIABLE} to docker or podman, or unset it to let devnix find the engine",
+        )
+    return value
+
+
+def _podman(sockets: LocalSockets) -> Endpoint | None:
+    for path, source in sockets.podman():
+        if _usable(path):
+            return _socket_endpoint(path, source)
+    return None
+
+
+def _socket_endpoint(path: str, source: str) -> Endpoint:
+    return Endpoint(f"unix://{path}", "default", source)
+
+
+def _usable(path: str) -> bool:
+    """A socket this user may connect to (connecting needs write permission); no connection is made, so a
+    socket-activated service is not woken by the search."""
+    try:
+        is_socket = stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:  # missing, or a folder on the way that this user may not enter
+        return False
+    return is_socket and os.access(path, os.W_OK)
 
 
 _SCHEMES = ("unix", "tcp", "http", "https", "ssh", "npipe")
@@ -199,16 +276,31 @@ class ImageMissingError(EngineError):
 
 def _unreachable(where: Endpoint, error: BaseException) -> EngineUnreachableError:
     reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
-    origin = {"DOCKER_HOST": "from DOCKER_HOST", "context": f"from context {where.context!r}"}.get(
-        where.source, "the default socket"
-    )
+    path = urlsplit(where.host).path if where.host.startswith("unix://") else ""
+    origin = {
+        "DOCKER_HOST": "from DOCKER_HOST",
+        "context": f"from context {where.context!r}",
+        "podman-rootful": "Podman's rootful socket",
+        "podman-rootless": "Podman's rootless socket",
+    }.get(where.source, "the default socket")
     # socket timeouts are TimeoutError; the SDK's (requests') are their own Timeout classes.
     kinds = type(error).__mro__
     timed_out = isinstance(error, TimeoutError) or any(k.__name__.endswith("Timeout") for k in kinds)
+    if where.source.startswith("podman-") or "podman" in path:
+        hint = podman.start_hint(path, "linux" if sys.platform.startswith("linux") else sys.platform)
+        if where.source == "DOCKER_HOST":
+            hint += "; or fix DOCKER_HOST"
+        message = f"the Podman engine at {where.host} ({origin}) does not answer: {reason}"
+        return EngineUnreachableError(message, hint, timed_out=timed_out)
+    hint = "start Docker (Docker Desktop, `colima start`, OrbStack, or dockerd) or fix DOCKER_HOST"
+    if where.source == "default":
+        # Nothing was found anywhere (no Docker socket, no Podman one): either engine would do.
+        hint = (
+            "start Docker (Docker Desktop, `colima start`, OrbStack, or dockerd) or Podman "
+            "(`systemctl --user start podman.socket`), or set DOCKER_HOST"
+        )
     return EngineUnreachableError(
-        f"the Docker engine at {where.host} ({origin}) does not answer: {reason}",
-        hint="start Docker (Docker Desktop, `colima start`, OrbStack, or dockerd) or fix DOCKER_HOST",
-        timed_out=timed_out,
+        f"the Docker engine at {where.host} ({origin}) does not answer: {reason}", hint, timed_out=timed_out
     )
 
 
