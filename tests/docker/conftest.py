@@ -138,10 +138,11 @@ def untag_registry_images(host: str) -> None:
     except docker.errors.DockerException:
         return
     try:
-        for image in client.images.list():
+        # The low-level list: images.list() inspects each image after listing, and another session may
+        # remove one in between (ImageNotFound).
+        for image in client.api.images():
             # Pulls by digest leave a digest-only reference (listed as ``repo:<none>``), not a tag.
-            digests = (image.attrs.get("RepoDigests") or []) if isinstance(image.attrs, dict) else []
-            for name in [*image.tags, *digests]:
+            for name in [*(image.get("RepoTags") or []), *(image.get("RepoDigests") or [])]:
                 if name.startswith(f"{host}/"):
                     with contextlib.suppress(docker.errors.APIError):
                         client.images.remove(name)

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import pwd
 import shutil
 import subprocess
+import sys
+import sysconfig
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +45,12 @@ ROOTLESS_USER = "devnix-rootless"  # made by scripts/test, with subuid/subgid ra
 PODMAN_COMPONENT = "Podman Engine"  # the /version component that only Podman lists
 # Podman names an image loaded without a registry host after a registry of its own.
 LOCAL_PREFIX = "localhost/"
+# The reference CLI names a workspace's images vsc-<folder>-<sha256 of its path>[-features][-uid], and
+# the Features build's content image this, whatever the workspace.
+FEATURE_CONTENT_IMAGE = "dev_container_feature_content_temp"
+# `podman build` keeps every step as an unnamed image (its layer cache) that no name ties to the test
+# that built it; without layers the CLI's builds leave only the named images, which the clean-up knows.
+BUILD_ENV = {"BUILDAH_LAYERS": "false"}
 
 
 @dataclass
@@ -156,10 +165,30 @@ class Podman:
         prefixes = (f"localhost:{port}/", f"127.0.0.1:{port}/")
         removed = []
         for name in self.names():
-            if name.startswith(prefixes):
-                if self.podman("image", "rm", name, check=False, timeout=120).returncode == 0:
-                    removed.append(name)
+            if name.startswith(prefixes) and self.podman("image", "rm", name, check=False).returncode == 0:
+                removed.append(name)
         return removed
+
+    def devnix(self, *args: str) -> list[str]:
+        """``devnix ARGS`` as a command line that runs as the engine's user (with :meth:`devnix_env`).
+
+        Root runs this checkout's virtualenv. The test user cannot enter /root, where the virtualenv's
+        Python lives, so it runs the system's Python of the same version on this checkout and the
+        virtualenv's packages (PYTHONPATH): the same code and the same libraries.
+        """
+        if not self.rootless:
+            return [sys.executable, "-m", "devnix", *args]
+        return self.argv(SYSTEM_PYTHON, "-m", "devnix", *args)
+
+    def devnix_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment for :meth:`devnix`: DOCKER_HOST on this engine's socket, no engine choice."""
+        if self.rootless:
+            merged = self.environ({"PYTHONPATH": _devnix_path(), **(extra or {})})
+        else:
+            # The caller's environment: a test's private DOCKER_CONFIG and XDG folders stay in force.
+            merged = {**os.environ, "DOCKER_HOST": self.url, **(extra or {})}
+        merged.pop("DEVNIX_ENGINE", None)  # DOCKER_HOST alone says which engine
+        return merged
 
     def _image_id(self, name: str) -> str | None:
         found = self.podman("image", "inspect", "--format", "{{.Id}}", name, check=False, timeout=60)
@@ -200,6 +229,22 @@ class Podman:
         for other in listed.stdout.split():
             if other != name and other.startswith(f"{repository}:{family}"):
                 self.podman("image", "rm", other, check=False, timeout=120)
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _devnix_path() -> str:
+    """PYTHONPATH for the system's Python: this checkout, then the virtualenv's packages (compiled ones
+    included, so the versions must match)."""
+    checkout = Path(__file__).resolve().parents[2]
+    found = run([SYSTEM_PYTHON, "-c", "import sys; print(sys.version_info[:2])"], check=False, timeout=30)
+    if found.returncode != 0 or found.stdout.strip() != str(sys.version_info[:2]):
+        raise EnvironmentMissing(
+            f"{SYSTEM_PYTHON} ({found.stdout.strip() or found.stderr.strip()}) is not Python "
+            f"{sys.version_info[0]}.{sys.version_info[1]}, whose packages the virtualenv holds"
+        )
+    return f"{checkout}{os.pathsep}{sysconfig.get_paths()['purelib']}"
 
 
 @contextlib.contextmanager
@@ -279,7 +324,7 @@ class PodmanDevcontainerCLI(DevcontainerCLI):
     ) -> subprocess.CompletedProcess[str]:
         # After the subcommand: past it, `exec` hands every argument to the command it runs.
         argv = [str(self.path), *args[:1], "--docker-path", "podman", *args[1:]]
-        merged = self.engine.environ({**self.env, **(env or {})})
+        merged = self.engine.environ({**BUILD_ENV, **self.env, **(env or {})})
         return run(self.engine.argv(*argv), env=merged, timeout=timeout, check=check, cwd=cwd)
 
     def remove_leftovers(self) -> list[str]:
@@ -295,7 +340,18 @@ class PodmanDevcontainerCLI(DevcontainerCLI):
                     if image.startswith(f"{LOCAL_PREFIX}vsc-"):
                         images.add(image)
             removed = remove_devcontainer_leftovers(client, self.workspaces)
-        for image in sorted(images):
+        # Also the images of a build whose container never ran, and the Features build's content
+        # image (one name per engine). Children (``-uid``, ``-features``) sort after their base: the
+        # reverse order removes them first.
+        marks = [f"-{hashlib.sha256(str(workspace).encode()).hexdigest()}" for workspace in self.workspaces]
+        built = [
+            name
+            for name in self.engine.names()
+            if name.startswith(f"{LOCAL_PREFIX}vsc-") and any(mark in name for mark in marks)
+        ]
+        if self.workspaces:
+            built.append(f"{LOCAL_PREFIX}{FEATURE_CONTENT_IMAGE}")
+        for image in sorted(images | set(built), reverse=True):
             if self.engine.podman("image", "rm", image, check=False, timeout=120).returncode == 0:
                 removed.append(f"image {image}")
         return removed
