@@ -330,8 +330,12 @@ class LoadOutcome:
     displaced: dict[str, str] = field(default_factory=dict)  # tag -> id of the image it named before
 
 
-_LOADED_TAG = re.compile(r"^Loaded image: (\S+)\s*$")
+# Docker: "Loaded image: NAME" per name, "Loaded image ID: ID" for an archive without names, and a line for
+# each name it moves. Podman: one "Loaded image: NAME,NAME" (full names: ``localhost/…`` for names without a
+# registry), "Loaded image: ID" for an archive without names, and no word about names it moves.
+_LOADED = re.compile(r"^Loaded image: (\S+)\s*$")
 _LOADED_ID = re.compile(r"^Loaded image ID: (sha256:[0-9a-f]{64})\s*$")
+_IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
 _RENAMED = re.compile(
     r"^The image (\S+) already exists, renaming the old one with ID (sha256:[0-9a-f]{64}) to empty string"
 )
@@ -343,13 +347,28 @@ def parse_load_events(events: Iterable[Mapping[str, Any]]) -> LoadOutcome:
     displaced: dict[str, str] = {}
     for event in events:
         for line in str(event.get("stream") or "").splitlines():
-            if match := _LOADED_TAG.match(line):
-                tags.append(match.group(1))
+            if match := _LOADED.match(line):
+                for name in match.group(1).split(","):
+                    if _IMAGE_ID.match(name):
+                        image_id = name
+                    elif name:
+                        tags.append(name)
             elif match := _LOADED_ID.match(line):
                 image_id = match.group(1)
             elif match := _RENAMED.match(line):
                 displaced[match.group(1)] = match.group(2)
     return LoadOutcome(image_id, tuple(dict.fromkeys(tags)), displaced)
+
+
+def with_moved_names(outcome: LoadOutcome, names_before: Mapping[str, str], image_id: str) -> LoadOutcome:
+    """The outcome with every name the load took from another image, as the names before it tell: Podman
+    moves a name without saying so, and the undo must give it back all the same."""
+    displaced = dict(outcome.displaced)
+    for name in outcome.tags:
+        before = names_before.get(name)
+        if name not in displaced and before is not None and before != image_id:
+            displaced[name] = before
+    return LoadOutcome(outcome.image_id, outcome.tags, displaced)
 
 
 def store_volume_name(builder_image_id: str) -> str:

@@ -190,6 +190,27 @@ def test_load_events_name_the_image_and_the_names_it_took() -> None:
     assert outcome.displaced == {"nix:abc": old}
 
 
+def test_podman_load_answers_name_the_image_too() -> None:
+    """Podman 4.3's words (measured): one line for all names, full names, an id for an unnamed archive."""
+    image = "sha256:" + "3" * 64
+    named = core.parse_load_events([{"stream": "Loaded image: localhost/nix:abc,localhost/nix:def"}])
+    assert named.tags == ("localhost/nix:abc", "localhost/nix:def") and named.image_id is None
+    unnamed = core.parse_load_events([{"stream": f"Loaded image: {image}"}])
+    assert unnamed.tags == () and unnamed.image_id == image
+
+
+def test_names_a_load_moved_silently_are_found_from_the_names_before() -> None:
+    old, new, other = ("sha256:" + c * 64 for c in "456")
+    outcome = core.LoadOutcome(new, ("localhost/nix:abc", "localhost/nix:new", "localhost/nix:same"))
+    before = {"localhost/nix:abc": old, "localhost/nix:same": new, "localhost/unrelated:x": other}
+    moved = core.with_moved_names(outcome, before, new)
+    assert moved.displaced == {"localhost/nix:abc": old}
+    assert moved.tags == outcome.tags and moved.image_id == new
+    # What Docker said itself stands.
+    said = core.LoadOutcome(new, ("nix:abc",), {"nix:abc": old})
+    assert core.with_moved_names(said, {"nix:abc": other}, new).displaced == {"nix:abc": old}
+
+
 def test_stream_errors_are_found_inside_engine_events() -> None:
     assert engine.stream_error({"errorDetail": {"message": "unauthorized"}, "error": "x"}) == "unauthorized"
     assert engine.stream_error({"error": "dial tcp: connection refused"}) == "dial tcp: connection refused"

@@ -33,6 +33,8 @@ from devnix.engine.containers import (
     start_container,
 )
 from devnix.engine.imagestore import (
+    image_names,
+    is_podman,
     load_image,
     pull,
     pull_with_progress,
@@ -82,8 +84,10 @@ __all__ = [
     "exec_stream",
     "image_details",
     "image_ids",
+    "image_names",
     "images_with_platforms",
     "info",
+    "is_podman",
     "load_image",
     "local_image",
     "local_image_of",

@@ -3,17 +3,38 @@
 The engine answers these with HTTP 200 and reports failures inside the stream of events that follows;
 :func:`stream_error` reads them. Pulls with progress, loads and pushes stream through the SDK, an image of
 hundreds of MB chunk by chunk.
+
+Podman serves the same calls with its own habits: a loaded archive's names get its ``localhost/``
+registry, an archive without names is reported as ``Loaded image: sha256:…``, a name a load takes from
+another image moves without a word (:func:`image_names` before the load tells which), and a gzipped
+archive is refused (see :func:`load_image`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import re
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-from devnix.engine.api import _api_raw, _engine_message, _sdk_errors, _sdk_message, _stream_client
+from devnix.engine.api import (
+    QUICK_TIMEOUT,
+    _api_get,
+    _api_raw,
+    _engine_message,
+    _sdk_errors,
+    _sdk_message,
+    _stream_client,
+)
+from devnix.engine.lookups import version_answer
 from devnix.errors import EngineError
+
+GZIP_MAGIC = b"\x1f\x8b"
+# The status line closing a push, Docker's and Podman's alike: "TAG: digest: sha256:… size: N".
+_PUSHED = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: \d+$")
+CHUNK = 1 << 20  # the most bytes one decompression step hands on
 
 
 def pull(reference: str, *, platform: str | None = None, timeout: float = 30.0) -> None:
@@ -78,12 +99,15 @@ def stream_error(event: dict[str, Any]) -> str | None:
 def load_image(chunks: Iterable[bytes]) -> list[dict[str, Any]]:
     """``docker load`` from a generator of docker-archive bytes (plain or compressed); return its events.
 
-    The engine decompresses and unpacks as the bytes arrive; errors come inside its answer.
+    The engine decompresses and unpacks as the bytes arrive; errors come inside its answer. Podman (Debian's
+    4.3, built with Go >= 1.19 against a pgzip without klauspost/pgzip#50) refuses every gzipped archive,
+    its CLI too ("loading tar component manifest.json: archive/tar: invalid tar header", containers/podman
+    #15944); other compressions load. For Podman a gzipped stream is unpacked here on its way through.
     """
     api = _stream_client()
     events: list[dict[str, Any]] = []
     try:
-        for event in api.load_image(chunks):
+        for event in api.load_image(_loadable(iter(chunks))):
             if not isinstance(event, dict):
                 continue
             message = stream_error(event)
@@ -93,6 +117,74 @@ def load_image(chunks: Iterable[bytes]) -> list[dict[str, Any]]:
     except _sdk_errors() as error:
         raise EngineError(f"the engine could not load the image: {_sdk_message(error)}") from None
     return events
+
+
+def _loadable(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The stream as the engine can load it: gunzipped for Podman, as it comes for everyone else."""
+    first = b""
+    for chunk in chunks:
+        first += chunk
+        if len(first) >= len(GZIP_MAGIC):
+            break
+    if first.startswith(GZIP_MAGIC) and is_podman():
+        yield from gunzip(_chain(first, chunks))
+    else:
+        yield from _chain(first, chunks)
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Decompress a gzip stream chunk by chunk (members one after another, as pigz writes them), never
+    more than :data:`CHUNK` bytes at a time: a layer of zeros inflates a thousandfold."""
+    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    started = False
+    for chunk in chunks:
+        data = chunk
+        while data:
+            if inflate.eof:
+                if not data.strip(b"\0"):
+                    break  # zeros after the last member (tape-style padding), as gzip itself allows
+                inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            started = True
+            try:
+                out = inflate.decompress(data, CHUNK)
+            except zlib.error as error:
+                raise EngineError(f"the image archive is not valid gzip: {error}") from None
+            data = inflate.unused_data if inflate.eof else inflate.unconsumed_tail
+            if out:
+                yield out
+    if started and not inflate.eof:
+        rest = inflate.flush()  # output zlib held back when a step stopped at CHUNK bytes
+        if rest:
+            yield rest
+    if started and not inflate.eof:
+        raise EngineError("the image archive ends in the middle of its gzip stream")
+
+
+def is_podman(*, timeout: float = QUICK_TIMEOUT) -> bool:
+    """Whether the engine is Podman: its ``/version`` lists a ``Podman Engine`` component."""
+    answer = version_answer(timeout=timeout)
+    names = [str(c.get("Name", "")) for c in answer.get("Components") or [] if isinstance(c, dict)]
+    return any("podman" in name.lower() for name in names)
+
+
+def image_names(*, timeout: float = QUICK_TIMEOUT) -> dict[str, str]:
+    """Every name in the store and the id it names (``RepoTags`` of ``/images/json``)."""
+    status, listing = _api_get("/images/json", timeout=timeout)
+    if status != 200 or not isinstance(listing, list):
+        raise EngineError(f"the engine answered /images/json with HTTP {status}")
+    return {
+        str(name): str(entry.get("Id"))
+        for entry in listing
+        if isinstance(entry, dict)
+        for name in entry.get("RepoTags") or ()
+        if name and name != "<none>:<none>"
+    }
 
 
 def tag_image(image: str, reference: str) -> None:
@@ -123,7 +215,8 @@ def remove_image(reference: str, *, force: bool = False) -> bool:
 
 
 def push_image(reference: str, *, on_event: Callable[[dict[str, Any]], None] | None = None) -> str | None:
-    """Push a local tag with the Docker config's credentials; return the pushed manifest digest.
+    """Push a local tag with the Docker config's credentials; return the pushed manifest digest (from
+    Docker's ``aux`` event, else from the closing status line, which is all Podman sends).
 
     The engine answers 200 and reports failures (unreachable registry, refused credentials) inside the
     stream; those raise :class:`EngineError` here.
@@ -144,6 +237,8 @@ def push_image(reference: str, *, on_event: Callable[[dict[str, Any]], None] | N
             aux = event.get("aux")
             if isinstance(aux, dict) and aux.get("Digest"):
                 digest = str(aux["Digest"])
+            elif match := _PUSHED.match(str(event.get("status") or "")):
+                digest = digest or match.group(1)  # Podman sends no aux event, only this line
             if on_event is not None:
                 on_event(event)
     except _sdk_errors() as error:

@@ -29,9 +29,10 @@ def ensure_image(image: str, platform: str | None, step: Handle) -> tuple[str, P
     return str(details["Id"]), platform_of(details)
 
 
-def stale_volumes(builder_image: str, builder_id: str) -> list[str]:
+def stale_volumes(builder_image: str, builder_id: str, cli: str = "docker") -> list[str]:
     """Store volumes seeded from an earlier image of the same name: never reused (their Nix may differ
-    from the new builder's), so say how to free their space rather than deleting a user's cache."""
+    from the new builder's), so say how to free their space (with the engine's ``cli``) rather than
+    deleting a user's cache."""
     notes = []
     for found in engine.volumes(core.STORE_VOLUME_PREFIX):
         labels = found.get("Labels") or {}
@@ -41,7 +42,7 @@ def stale_volumes(builder_image: str, builder_id: str) -> list[str]:
         ):
             name = found.get("Name")
             notes.append(
-                f"store volume {name} is from an older {builder_image}; `docker volume rm {name}` frees it"
+                f"store volume {name} is from an older {builder_image}; `{cli} volume rm {name}` frees it"
             )
     return notes
 

@@ -99,6 +99,7 @@ def run(options: BootstrapOptions, on_event: EventSink | None = None) -> Bootstr
     sink: EventSink = on_event or (lambda event: None)
     started = time.monotonic()
     engine_platform = engine.version().platform
+    cli = "podman" if engine.is_podman() else "docker"  # the command the hints name
     flake, target = _target(options, engine_platform)
     tag = _target_tag(options, target)
     if flake.local_dir is not None:
@@ -111,7 +112,7 @@ def run(options: BootstrapOptions, on_event: EventSink | None = None) -> Bootstr
     failed = True
     try:
         with sigterm_stops():
-            result = _run(options, flake, target, tag, engine_platform, steps, undo, started)
+            result = _run(options, flake, target, tag, engine_platform, steps, undo, started, cli=cli)
         failed = False
         return result
     finally:
@@ -120,8 +121,8 @@ def run(options: BootstrapOptions, on_event: EventSink | None = None) -> Bootstr
             # The image is built and named; only the builder's removal went wrong.
             raise EngineError(
                 "the image is ready, but cleaning up failed: " + "; ".join(problems),
-                hint="remove leftovers with: docker rm -f "
-                f"$(docker ps -aq --filter label={engine.BOOTSTRAP_LABEL})",
+                hint=f"remove leftovers with: {cli} rm -f "
+                f"$({cli} ps -aq --filter label={engine.BOOTSTRAP_LABEL})",
             )
 
 
@@ -185,6 +186,8 @@ def _run(
     steps: Steps,
     undo: Undo,
     started: float,
+    *,
+    cli: str,
 ) -> BootstrapResult:
     system = target.nix_system
     notes: list[str] = []
@@ -211,7 +214,7 @@ def _run(
             )
         step.detail = f"{volume} ({'new, seeded from the builder' if volume_created else 'warm'})"
         if options.store_volume is None:
-            notes.extend(builder.stale_volumes(options.builder_image, builder_id))
+            notes.extend(builder.stale_volumes(options.builder_image, builder_id, cli))
 
     with steps.step("start") as step:
         container = engine.create_container(
@@ -249,8 +252,10 @@ def _run(
     else:
         with steps.step("load") as step:
             before = engine.image_ids()
+            names_before = engine.image_names()
             outcome, streamed = image.load(container, kind, out_path, step)
             image_id = outcome.image_id or image.id_of(outcome.tags)
+            outcome = core.with_moved_names(outcome, names_before, image_id)
             image.undo_load(undo, outcome, image_id, image_id not in before)
             loaded = True
             step.detail = f"{_mb(streamed)} as {image_id[:19]}"
