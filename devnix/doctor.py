@@ -340,13 +340,6 @@ def _labels(info: Mapping[str, Any]) -> list[str]:
     return [str(label) for label in labels] if isinstance(labels, list) else []
 
 
-def _components(version: Mapping[str, Any]) -> list[str]:
-    components = version.get("Components") or []
-    if not isinstance(components, list):
-        return []
-    return [str(c.get("Name", "")) for c in components if isinstance(c, dict)]
-
-
 def _platform_name(version: Mapping[str, Any]) -> str:
     platform = version.get("Platform")
     return str(platform.get("Name", "")) if isinstance(platform, dict) else ""
@@ -391,9 +384,8 @@ def detect_kind(
     kernel = str(info.get("KernelVersion", ""))
     labels = _labels(info)
     platform_name = _platform_name(version)
-    components = _components(version)
 
-    if any("podman" in c.lower() for c in components) or "podman" in platform_name.lower():
+    if podman.answers_as_podman(version):
         return Kind.PODMAN, "/version lists a Podman Engine component"
     if operating_system == "OrbStack" or "orbstack" in kernel.lower():
         return Kind.ORBSTACK, f"/info OperatingSystem {operating_system!r}, kernel {kernel}"

@@ -11,6 +11,8 @@ otherwise: the ``dev.containers.dockerPath`` setting and ``--docker-path`` tell 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 ROOTFUL_SOCKET = "/run/podman/podman.sock"
 DOCKER_PATH_KEY = "dev.containers.dockerPath"
@@ -55,3 +57,14 @@ def is_podman_cli(docker_path: str) -> bool:
     """Whether a ``dockerPath`` setting names the podman CLI (``podman``, ``/usr/bin/podman``, ...)."""
     name = re.split(r"[/\\]", docker_path.strip())[-1].lower()
     return name in ("podman", "podman.exe", "podman-remote")
+
+
+def answers_as_podman(version: Mapping[str, Any]) -> bool:
+    """Whether an engine's ``/version`` answer is Podman's: a ``Podman Engine`` component (Podman 4.3
+    here, and 5), or a ``Platform.Name`` that says Podman."""
+    components = version.get("Components")
+    listed = components if isinstance(components, list) else []
+    names = [str(c.get("Name", "")) for c in listed if isinstance(c, dict)]
+    platform = version.get("Platform")
+    platform_name = str(platform.get("Name", "")) if isinstance(platform, dict) else ""
+    return any("podman" in name.lower() for name in [*names, platform_name])

@@ -168,9 +168,9 @@ def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 def is_podman(*, timeout: float = QUICK_TIMEOUT) -> bool:
     """Whether the engine is Podman: its ``/version`` lists a ``Podman Engine`` component."""
-    answer = version_answer(timeout=timeout)
-    names = [str(c.get("Name", "")) for c in answer.get("Components") or [] if isinstance(c, dict)]
-    return any("podman" in name.lower() for name in names)
+    from devnix.podman import answers_as_podman
+
+    return answers_as_podman(version_answer(timeout=timeout))
 
 
 def image_names(*, timeout: float = QUICK_TIMEOUT) -> dict[str, str]:
