@@ -870,7 +870,7 @@ def _devcontainer_checks(
                 "fix the values (`devnix validate` shows each at its line)",
             )
         )
-    local = _local_copy_check(dev, target, engine)
+    local = _local_copy_check(dev, target, engine, cli)
     if local is not None:
         checks.append(local)
     if target is not None:
@@ -945,7 +945,9 @@ def _devcontainer_platform(
     )
 
 
-def _local_copy_check(dev: Devcontainer, target: Platform | None, engine: Platform) -> Check | None:
+def _local_copy_check(
+    dev: Devcontainer, target: Platform | None, engine: Platform, cli: str = "docker"
+) -> Check | None:
     """Whether the engine's copy under the image's tag is the variant the config should start
     (:func:`devnix.plan.stale_copy`, the rule ``devnix init`` applies when it writes a config)."""
     local, image = dev.local_platform, dev.image
@@ -972,7 +974,7 @@ def _local_copy_check(dev: Devcontainer, target: Platform | None, engine: Platfo
         check_id,
         Status.WARN,
         message,
-        f"`{pull_command(wanted, image)}` puts the {wanted} variant under the tag",
+        f"`{pull_command(wanted, image, cli)}` puts the {wanted} variant under the tag",
     )
 
 

@@ -182,9 +182,10 @@ def stale_copy(
     return wanted
 
 
-def pull_command(platform: Platform, image: str) -> str:
-    """What puts the ``platform`` variant of ``image`` under its tag in the engine."""
-    return f"docker pull --platform {platform} {image}"
+def pull_command(platform: Platform, image: str, cli: str = "docker") -> str:
+    """What puts the ``platform`` variant of ``image`` under its tag in the engine (``cli``: docker or
+    podman, the engine's own tool)."""
+    return f"{cli} pull --platform {platform} {image}"
 
 
 def _has(platforms: list[Platform], wanted: Platform) -> bool:

@@ -134,7 +134,7 @@ def run(options: InitOptions) -> InitResult:
     )
     notes.extend(plan.notes)
     if gathered.local is not None and not keeps_base_image:
-        notes.extend(_native_local_copy(plan, gathered.local, dry_run=options.dry_run))
+        notes.extend(_native_local_copy(plan, gathered.local, gathered.engine_cli, dry_run=options.dry_run))
     layout = _layout(options)
     files = render(plan, layout)
     if existing is not None:
@@ -256,7 +256,7 @@ def _image_of(config: dict[str, Any], default: ImageRef, notes: list[str]) -> Im
         return default
 
 
-def _native_local_copy(plan: Plan, local: engine.LocalImage, *, dry_run: bool) -> list[str]:
+def _native_local_copy(plan: Plan, local: engine.LocalImage, cli: str, *, dry_run: bool) -> list[str]:
     """Make sure an unpinned config starts the variant devnix chose, not a stale local copy
     (:func:`devnix.plan.stale_copy` says when; pulling the right variant replaces the copy)."""
     if plan.pin_platform:
@@ -264,7 +264,7 @@ def _native_local_copy(plan: Plan, local: engine.LocalImage, *, dry_run: bool) -
     wanted = stale_copy(local.platform, plan.image_platforms.platforms, plan.engine_platform, None)
     if wanted is None:
         return []
-    command = pull_command(wanted, plan.image.familiar)
+    command = pull_command(wanted, plan.image.familiar, cli)
     held = f"the engine holds the {local.platform} copy of {plan.image.familiar}, which the config would run"
     if dry_run:
         return [f"{held}; init would pull its {wanted} variant (`{command}`)"]
@@ -275,12 +275,15 @@ def _native_local_copy(plan: Plan, local: engine.LocalImage, *, dry_run: bool) -
     return [f"{held}; pulled its {wanted} variant in its place"]
 
 
-def _engine_platform(notes: list[str]) -> tuple[Platform, Source]:
+def _engine_platform(notes: list[str]) -> tuple[Platform, Source, str]:
+    """The platform containers run as natively, where that came from, and the engine's own tool (the
+    command hints name: docker, or podman when Podman answers)."""
     try:
-        return engine.version().platform, Source.ENGINE
+        answer = engine.version()
     except EngineError as error:
         notes.append(f"no Docker engine answered ({error.message}); using this host's platform")
-        return platforms.host(), Source.HOST
+        return platforms.host(), Source.HOST, "docker"
+    return answer.platform, Source.ENGINE, answer.cli
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,7 @@ class Gathered:
     filesystem: Filesystem = Filesystem.UNKNOWN
     filesystem_source: Source = Source.ASSUMED
     local: engine.LocalImage | None = None  # the engine's copy of the tag, asked beside the registry
+    engine_cli: str = "docker"
 
 
 def _gather(
@@ -306,15 +310,15 @@ def _gather(
     """Ask the engine, the registry and the engine's copy at the same time; fall back as
     :func:`devnix.imagefacts.learn` does, and say so."""
     if skip_registry:
-        engine_platform, engine_source = _engine_platform(notes)
+        engine_platform, engine_source, cli = _engine_platform(notes)
         target = requested or engine_platform
         notes.append(f"the Dockerfile's base image is kept; assuming it has {target}")
-        return Gathered(engine_platform, engine_source, Known((target,), Source.ASSUMED))
+        return Gathered(engine_platform, engine_source, Known((target,), Source.ASSUMED), engine_cli=cli)
     with ThreadPoolExecutor(max_workers=1) as pool:
         engine_future = pool.submit(_engine_platform, notes)
         # One platform's config is enough for the layout: a tag's variants are built alike.
         found = imagefacts.learn(ref, timeout=timeout, config_for=requested or platforms.host())
-        engine_platform, engine_source = engine_future.result()
+        engine_platform, engine_source, cli = engine_future.result()
     if found.known is not None:
         if found.known.source is Source.LOCAL:
             notes.append(f"{found.registry_error}; used the engine's local copy of {ref.familiar}")
@@ -327,6 +331,7 @@ def _gather(
             found.filesystem,
             found.filesystem_source,
             local=found.local if engine_source is Source.ENGINE else None,
+            engine_cli=cli,
         )
     if requested is not None:
         notes.append(f"{found.registry_error}; trusting --platform {requested}")

@@ -28,7 +28,7 @@ from devnix.engine.api import (
     _sdk_message,
     _stream_client,
 )
-from devnix.engine.lookups import version_answer
+from devnix.engine.lookups import version
 from devnix.errors import EngineError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -168,9 +168,7 @@ def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 def is_podman(*, timeout: float = QUICK_TIMEOUT) -> bool:
     """Whether the engine is Podman: its ``/version`` lists a ``Podman Engine`` component."""
-    from devnix.podman import answers_as_podman
-
-    return answers_as_podman(version_answer(timeout=timeout))
+    return version(timeout=timeout).podman
 
 
 def image_names(*, timeout: float = QUICK_TIMEOUT) -> dict[str, str]:

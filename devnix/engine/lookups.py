@@ -13,6 +13,7 @@ from urllib.parse import quote
 from devnix.engine.api import QUICK_TIMEOUT, _api_get
 from devnix.errors import EngineError
 from devnix.platforms import Platform, from_engine
+from devnix.podman import answers_as_podman
 
 if TYPE_CHECKING:
     from devnix.images import ImageRef
@@ -24,10 +25,16 @@ class EngineVersion:
     arch: str
     version: str
     api_version: str
+    podman: bool = False  # a ``Podman Engine`` component in /version (devnix.podman.answers_as_podman)
 
     @property
     def platform(self) -> Platform:
         return from_engine(self.os, self.arch)
+
+    @property
+    def cli(self) -> str:
+        """The command line tool a hint tells the user to run against this engine."""
+        return "podman" if self.podman else "docker"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ def version(*, timeout: float = QUICK_TIMEOUT) -> EngineVersion:
         arch=str(answer.get("Arch", "")),
         version=str(answer.get("Version", "")),
         api_version=str(answer.get("ApiVersion", "")),
+        podman=answers_as_podman(answer),
     )
 
 

@@ -170,3 +170,54 @@ def test_keep_id_in_the_config_would_break_nix_or_the_engine(
         assert kept.returncode != 0 and "keep-id is only supported in rootless mode" in kept.stderr, (
             kept.stderr
         )
+
+
+def test_a_stale_other_platform_copy_is_reported_then_replaced(
+    engine: Podman, nix_images: NixImages, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Podman keeps an emulated run's arm64 copy under a two-platform tag exactly as Docker does
+    (test_init_devcontainer.py and test_doctor.py there): doctor warns with the command that fixes it,
+    named for Podman; init pulls the native variant in its place; doctor is then satisfied."""
+    tag = nix_images.multi
+    engine.podman("pull", "--platform", "linux/arm64", tag, timeout=600)
+    workspace = engine.workspace("stale-copy")
+    monkeypatch.setenv("DOCKER_HOST", engine.url)
+    monkeypatch.delenv("DEVNIX_ENGINE", raising=False)
+    try:
+        folder = workspace / ".devcontainer"
+        folder.mkdir()
+        (folder / "devcontainer.json").write_text(json.dumps({"image": tag}))
+        (folder / "nix.conf").write_text("sandbox = false\n")
+        local = doctor_check(workspace, "devcontainer.local-copy")
+        assert local["status"] == "warn", local
+        assert local["message"].startswith(f"the engine holds the linux/arm64 copy of {tag}"), local
+        assert local["hint"].startswith(f"`podman pull --platform linux/amd64 {tag}`"), local
+
+        preview = CliRunner().invoke(app, ["init", str(workspace), "--json", "--image", tag, "--dry-run"])
+        assert preview.exit_code == 0, preview.output
+        notes = json.loads(preview.stdout)["notes"]
+        assert any(f"would pull its linux/amd64 variant (`podman pull --platform linux/amd64 {tag}`)" in n
+                   for n in notes), notes  # fmt: skip
+        assert engine.api(f"/images/{tag}/json")["Architecture"] == "arm64"  # a dry run changes nothing
+
+        done = CliRunner().invoke(app, ["init", str(workspace), "--json", "--image", tag, "--force"])
+        assert done.exit_code == 0, done.output
+        assert any("pulled its linux/amd64 variant" in n for n in json.loads(done.stdout)["notes"])
+        assert engine.api(f"/images/{tag}/json")["Architecture"] == "amd64"
+        assert doctor_check(workspace, "devcontainer.local-copy") == {
+            "id": "devcontainer.local-copy",
+            "status": "ok",
+            "message": f"the engine's copy of {tag} is linux/amd64, the variant the config runs",
+            "hint": None,
+        }
+    finally:
+        engine.untag_registry(nix_images.registry.port)
+
+
+def doctor_check(workspace: Path, check_id: str) -> dict[str, Any]:
+    """One check of ``devnix doctor --json`` on the project, on the engine DOCKER_HOST names."""
+    result = CliRunner().invoke(app, ["doctor", str(workspace), "--json"])
+    assert result.exit_code in (0, 1), result.output
+    checks = {check["id"]: check for check in json.loads(result.stdout)["checks"]}
+    found: dict[str, Any] = checks[check_id]
+    return found
