@@ -257,3 +257,15 @@ def _from_helper(helper: str, server: str) -> Credentials | None:
     if isinstance(username, str) and username and isinstance(secret, str):
         return Credentials(username, secret)
     return None
+
+
+def endpoint_origin(source: str, context: str = "default") -> str:
+    """Where an engine address came from, in the words every message about it uses (``source`` is
+    :attr:`devnix.engine.Endpoint.source`)."""
+    if source in ("DOCKER_HOST", "CONTAINER_HOST"):
+        return f"from {source}"
+    if source == "context":
+        return f"from Docker context {context!r}"
+    if source.startswith("podman-"):
+        return f"Podman's {source.removeprefix('podman-')} socket"
+    return "the default socket"

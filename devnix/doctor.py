@@ -21,6 +21,7 @@ from typing import Any
 
 from devnix import podman
 from devnix.devconfig import DevConfig
+from devnix.dockerconfig import endpoint_origin
 from devnix.fhsloader import SCRIPT_NAME
 from devnix.images import Filesystem
 from devnix.plan import pull_command, stale_copy
@@ -104,7 +105,7 @@ class EndpointFacts:
 
     host: str  # unix:///..., tcp://..., ssh://...
     context: str
-    source: str  # "DOCKER_HOST", "context", "default", "podman-rootful" or "podman-rootless"
+    source: str  # devnix.engine.Endpoint.source: "DOCKER_HOST", "context", "default", "podman-rootless"...
     resolved: str | None = None  # the socket path with symlinks resolved, when it is a local socket
     context_also: str | None = None  # a context that DOCKER_HOST overrides
     error: str | None = None  # endpoint() itself failed (a selected context without an endpoint)
@@ -745,13 +746,7 @@ def _unreachable_report(facts: Facts) -> Report:
 
 
 def _origin(endpoint: EndpointFacts) -> str:
-    if endpoint.source == "DOCKER_HOST":
-        return "from DOCKER_HOST"
-    if endpoint.source == "context":
-        return f"from Docker context {endpoint.context!r}"
-    if endpoint.source.startswith("podman-"):
-        return f"Podman's {endpoint.source.removeprefix('podman-')} socket"
-    return "the default socket"
+    return endpoint_origin(endpoint.source, endpoint.context)
 
 
 def _endpoint_check(facts: Facts, summary: EngineSummary) -> Check:

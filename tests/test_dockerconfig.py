@@ -30,6 +30,7 @@ from tests.http_fixtures import Seen, serving
 def docker_dir(monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    monkeypatch.delenv("CONTAINER_HOST", raising=False)
     return dockerconfig.config_dir()  # a fresh folder per test (tests/conftest.py)
 
 
@@ -232,6 +233,24 @@ def test_only_a_socket_counts_as_an_engine(sockets: LocalSockets, docker_dir: Pa
         Path(sockets.docker).mkdir()
     bind(sockets.podman_rootless)
     assert engine.endpoint(sockets).source == "podman-rootless"
+
+
+def test_engine_podman_follows_podmans_own_container_host(
+    docker_dir: Path, sockets: LocalSockets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `podman machine` users point CONTAINER_HOST at the VM's socket; DOCKER_HOST may name Docker.
+    bind(sockets.docker)
+    bind(sockets.podman_rootless)
+    machine = docker_dir / "machine.sock"
+    monkeypatch.setenv("DOCKER_HOST", unix(sockets.docker))
+    monkeypatch.setenv("CONTAINER_HOST", unix(str(machine)))
+    assert engine.endpoint(sockets).source == "DOCKER_HOST"  # no choice made: the Docker CLI's rule
+    monkeypatch.setenv("DEVNIX_ENGINE", "podman")
+    assert engine.endpoint(sockets) == engine.Endpoint(unix(str(machine)), "default", "CONTAINER_HOST")
+    monkeypatch.setenv("CONTAINER_HOST", "ftp://machine")
+    with pytest.raises(EngineError) as caught:
+        engine.endpoint(sockets)
+    assert caught.value.message.startswith("CONTAINER_HOST is 'ftp://machine': devnix knows unix://")
 
 
 def test_the_rootless_socket_is_in_xdg_runtime_dir(monkeypatch: pytest.MonkeyPatch) -> None:

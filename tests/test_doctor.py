@@ -663,7 +663,8 @@ def test_command_when_the_engine_does_not_answer(tmp_path: Path, monkeypatch: py
 
     def refuse(timeout: float) -> Any:
         raise EngineError(
-            "the Docker engine at unix:///x (from context 'orbstack') does not answer: Connection refused"
+            "the Docker engine at unix:///x (from Docker context 'orbstack') does not answer: "
+            "Connection refused"
         )
 
     monkeypatch.setattr(engine, "version_answer", refuse)

@@ -6,7 +6,9 @@ and Docker Desktop all install one), else the default socket when it is there, e
 (:mod:`devnix.podman`: a user's rootless one first, root's for root, as ``podman`` itself picks), else the
 default socket all the same (so that a machine with no engine hears about Docker). ``--engine`` (the
 ``DEVNIX_ENGINE`` variable) chooses explicitly: ``docker`` stops before Podman, ``podman`` takes Podman's
-sockets only. :attr:`Endpoint.source` says which rule decided.
+own ``CONTAINER_HOST`` (what ``podman --remote`` and ``podman machine`` users set) or its sockets, never
+``DOCKER_HOST`` (which may name a Docker engine beside it). :attr:`Endpoint.source` says which rule
+decided.
 
 Calls go straight to the API over the socket (``http.client`` on a unix socket or plain TCP), which answers
 in milliseconds without importing the docker SDK (~100 ms); the SDK carries them only for TLS and ssh://
@@ -48,7 +50,7 @@ class Endpoint:
 
     host: str
     context: str  # "default" unless a context was used
-    # "DOCKER_HOST", "context", "default", "podman-rootful" or "podman-rootless"
+    # "DOCKER_HOST", "context", "default", "CONTAINER_HOST", "podman-rootful" or "podman-rootless"
     source: str
 
 
@@ -81,6 +83,9 @@ def endpoint(sockets: LocalSockets | None = None) -> Endpoint:
     sockets = sockets or LocalSockets.here()
     choice = engine_choice()
     if choice == "podman":
+        podman_host = os.environ.get("CONTAINER_HOST")
+        if podman_host:
+            return Endpoint(_checked_host(podman_host, "CONTAINER_HOST"), "default", "CONTAINER_HOST")
         return _podman(sockets) or _socket_endpoint(*sockets.podman()[0])
     host = os.environ.get("DOCKER_HOST")
     if host:
@@ -277,19 +282,14 @@ class ImageMissingError(EngineError):
 def _unreachable(where: Endpoint, error: BaseException) -> EngineUnreachableError:
     reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
     path = urlsplit(where.host).path if where.host.startswith("unix://") else ""
-    origin = {
-        "DOCKER_HOST": "from DOCKER_HOST",
-        "context": f"from context {where.context!r}",
-        "podman-rootful": "Podman's rootful socket",
-        "podman-rootless": "Podman's rootless socket",
-    }.get(where.source, "the default socket")
+    origin = dockerconfig.endpoint_origin(where.source, where.context)
     # socket timeouts are TimeoutError; the SDK's (requests') are their own Timeout classes.
     kinds = type(error).__mro__
     timed_out = isinstance(error, TimeoutError) or any(k.__name__.endswith("Timeout") for k in kinds)
-    if where.source.startswith("podman-") or "podman" in path:
+    if where.source.startswith("podman-") or where.source == "CONTAINER_HOST" or "podman" in path:
         hint = podman.start_hint(path, "linux" if sys.platform.startswith("linux") else sys.platform)
-        if where.source == "DOCKER_HOST":
-            hint += "; or fix DOCKER_HOST"
+        if where.source in ("DOCKER_HOST", "CONTAINER_HOST"):
+            hint += f"; or fix {where.source}"
         message = f"the Podman engine at {where.host} ({origin}) does not answer: {reason}"
         return EngineUnreachableError(message, hint, timed_out=timed_out)
     hint = "start Docker (Docker Desktop, `colima start`, OrbStack, or dockerd) or fix DOCKER_HOST"
