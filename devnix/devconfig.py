@@ -59,6 +59,17 @@ class Args:
             elif item is not None and item.startswith("--platform="):
                 yield index, item.split("=", 1)[1]
 
+    def value_of(self, *flags: str) -> str | None:
+        """The value of the last of ``flags`` (``-u vscode``, ``--user=vscode``), as docker reads a
+        repeated flag; None when none is given."""
+        found = None
+        for index, item in enumerate(self.items):
+            if item in flags:
+                found = self.items[index + 1] if index + 1 < len(self.items) else None
+            elif item is not None and "=" in item and item.split("=", 1)[0] in flags:
+                found = item.split("=", 1)[1]
+        return found
+
     def platform_positions(self) -> tuple[int, ...]:
         """Where the ``--platform`` flags and the values of their two-word form are."""
         found: set[int] = set()
@@ -114,6 +125,8 @@ class DevConfig:
     container_env: Mapping[str, str] = field(default_factory=dict)
     remote_env: Mapping[str, str] = field(default_factory=dict)
     features: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # id -> its options
+    remote_user: str | None = None
+    container_user: str | None = None
     commands: tuple[tuple[JsonPath, str], ...] = ()  # lifecycle commands as text, by where they are
     notes: tuple[Note, ...] = ()
 
@@ -135,6 +148,21 @@ class DevConfig:
         if self.is_compose or build is None or build.dockerfile is None or build.dockerfile_path is None:
             return None
         return build.dockerfile_path, build.dockerfile
+
+    @property
+    def podman_keep_id_user(self) -> str | None:
+        """The non-root user for whom the reference CLI (and VS Code) add ``--userns=keep-id`` to
+        ``podman run``: the config's user, unless runArgs set the user namespace or the id maps
+        themselves. None for root, or when the config names no user (the image's own then decides)."""
+        args = self.run_args
+        if args is not None and (
+            args.value_of("--userns") is not None or args.value_of("--uidmap", "--gidmap") is not None
+        ):
+            return None
+        user = self.remote_user or (args.value_of("-u", "--user") if args else None) or self.container_user
+        if not user or user.split(":", 1)[0] in ("root", "0"):
+            return None
+        return user
 
     def env(self, name: str) -> JsonPath | None:
         """Where ``name`` is set for the container's processes (containerEnv, then remoteEnv)."""
@@ -179,6 +207,8 @@ def read(value: Any) -> DevConfig:
         container_env=_env(value.get("containerEnv"), "containerEnv", notes),
         remote_env=_env(value.get("remoteEnv"), "remoteEnv", notes),
         features=_features(value.get("features"), notes),
+        remote_user=_string(value, ("remoteUser",), notes),
+        container_user=_string(value, ("containerUser",), notes),
         commands=tuple(c for key in COMMAND_KEYS for c in _commands(value.get(key), (key,), notes)),
         notes=tuple(notes),
     )

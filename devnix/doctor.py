@@ -252,6 +252,7 @@ class Devcontainer:
     filesystem_detail: str = ""  # where that came from
     server: ServerProbe | None = None  # the vscode-server probe of the image (base_image for a build)
     notes: tuple[str, ...] = ()  # values of the wrong shape that doctor left out (devconfig.Note)
+    keep_id_user: str | None = None  # DevConfig.podman_keep_id_user
 
     @property
     def probe_image(self) -> str | None:
@@ -606,6 +607,7 @@ def devcontainer_from_config(path: str, config: DevConfig) -> Devcontainer:
         pinned=config.pinned,
         store_volume=store_volume,
         notes=tuple(note.message for note in config.notes),
+        keep_id_user=config.podman_keep_id_user,
     )
 
 
@@ -669,6 +671,8 @@ def report(facts: Facts) -> Report:
     checks.append(_mount_check(facts, kind))
     if facts.devcontainer is not None:
         checks.extend(_devcontainer_checks(facts.devcontainer, engine_platform, emulation, kind.cli))
+        if kind is Kind.PODMAN and rootless is False and facts.devcontainer.keep_id_user:
+            checks.append(_rootful_keep_id_check(facts.devcontainer.keep_id_user))
     checks.append(_disk_check(facts, kind, str(info.get("DockerRootDir", ""))))
     checks.append(_store_check(facts))
     if kind is Kind.PODMAN:
@@ -877,6 +881,19 @@ def _devcontainer_checks(
         status = Status.FAIL if severity == "error" else Status.WARN
         checks.append(Check(f"devcontainer.{rule}", status, message, hint))
     return checks
+
+
+def _rootful_keep_id_check(user: str) -> Check:
+    # devcontainers/cli adds keep-id for any non-root user whatever the Podman (devcontainers/cli#1004),
+    # and appends runArgs after it: an empty --userns there takes it back, and dockerd accepts that too.
+    return Check(
+        "devcontainer.podman-userns",
+        Status.FAIL,
+        f"the container's user is {user!r}, so VS Code and the devcontainer CLI add --userns=keep-id, "
+        "which rootful Podman refuses (\"keep-id is only supported in rootless mode\")",
+        'add "--userns=" to runArgs (Docker accepts it too; rootless Podman needs keep-id, so leave it '
+        "out there), or use rootless Podman",
+    )
 
 
 def _devcontainer_platform(

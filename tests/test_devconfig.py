@@ -67,6 +67,26 @@ def test_platform_positions_are_what_merge_removes() -> None:
     assert args.platform_positions() == (1, 2, 4, 5)
 
 
+def test_the_user_podman_keep_id_is_added_for() -> None:
+    # What devcontainers/cli 0.89.0 does with --docker-path podman (singleContainer.ts): keep-id for a
+    # non-root user, unless runArgs carry --uidmap/--gidmap; runArgs come after it, so --userns wins.
+    def user(value: dict[str, Any]) -> str | None:
+        return devconfig.read({"image": "x", **value}).podman_keep_id_user
+
+    assert user({}) is None
+    assert user({"remoteUser": "root"}) is None
+    assert user({"remoteUser": "vscode"}) == "vscode"
+    assert user({"containerUser": "dev"}) == "dev"
+    assert user({"runArgs": ["-u", "1000"]}) == "1000"
+    assert user({"runArgs": ["--user=0:0"]}) is None
+    assert user({"remoteUser": "vscode", "runArgs": ["--userns="]}) is None
+    assert user({"remoteUser": "vscode", "runArgs": ["--userns", "host"]}) is None
+    assert user({"remoteUser": "vscode", "runArgs": ["--uidmap=0:1:65536"]}) is None
+    assert user({"remoteUser": "vscode", "runArgs": ["--gidmap", "0:1:65536"]}) is None
+    assert Args(("runArgs",), ("-u", "a", "--user=b", None)).value_of("-u", "--user") == "b"
+    assert Args(("runArgs",), ("--user",)).value_of("-u", "--user") is None
+
+
 def test_a_dockerfile_config_and_the_legacy_spelling() -> None:
     config = devconfig.read(
         {"build": {"dockerfile": "Dockerfile", "context": "..", "args": {"TAG": "2.24"}, "options": ["-q"]}}

@@ -1101,6 +1101,20 @@ def test_rootful_or_rootless_from_the_engines_answers(name: str) -> None:
         assert "root" not in message  # a rootful dockerd is the usual case: not worth a word
 
 
+@pytest.mark.parametrize("name", sorted(ROOTLESS))
+def test_a_non_root_user_fails_on_rootful_podman_only(name: str) -> None:
+    report = doctor.report(facts_of(name, devcontainer=dev(image_platforms=(AMD,), keep_id_user="vscode")))
+    found = [c for c in report.checks if c.id == "devcontainer.podman-userns"]
+    rootful_podman = report.engine.kind is Kind.PODMAN and report.engine.rootless is False
+    assert len(found) == (1 if rootful_podman else 0), name
+    if found:
+        assert found[0].status is Status.FAIL
+        assert "keep-id is only supported in rootless mode" in found[0].message
+        assert found[0].hint is not None and found[0].hint.startswith('add "--userns=" to runArgs')
+    root = doctor.report(facts_of(name, devcontainer=dev(image_platforms=(AMD,))))
+    assert not [c for c in root.checks if c.id == "devcontainer.podman-userns"]
+
+
 def test_libpods_own_info_and_a_rootless_dockerd_are_read_too() -> None:
     assert doctor.rootless_of({"host": {"security": {"rootless": True}}}) == (
         True,

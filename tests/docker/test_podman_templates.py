@@ -13,9 +13,9 @@ with ``--docker-path podman`` it adds ``--userns=keep-id`` to ``podman run`` whe
 (devcontainers/cli#1004), and ``updateRemoteUserUID`` then gives that user the host user's uid. As root
 (the Templates, and the Feature on an image without a user of its own) the container's root is the
 engine's user on the host, the workspace stays writable and what the container writes there is that
-user's. A non-root user is tested too (rootless: the Feature hands its store to the uid the CLI gave
-that user); the reference CLI's failure with rootful Podman there is an xfail with the exact message:
-see test_feature_for_a_non_root_user.
+user's. A non-root user is tested too: rootless, the Feature hands its store to the uid the CLI gave
+that user; rootful, the CLI's keep-id is refused, doctor says so and its hint starts the container (see
+test_feature_for_a_non_root_user).
 """
 
 from __future__ import annotations
@@ -221,7 +221,11 @@ def test_feature_configures_the_images_nix_for_root(
 
 
 def test_feature_for_a_non_root_user(
-    engine: Podman, cli: PodmanDevcontainerCLI, nix_images: NixImages, stub_common_utils: str
+    engine: Podman,
+    cli: PodmanDevcontainerCLI,
+    nix_images: NixImages,
+    stub_common_utils: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """features/test/nix/existing_nix_vscode.sh: the same image with a ``vscode`` user (uid 1000).
 
@@ -229,27 +233,36 @@ def test_feature_for_a_non_root_user(
     after the Feature gave the single-user store to uid 1000; the Feature's entrypoint hands the store
     to the new uid when the container starts.
 
-    Rootful: one known failure, not in devnix's own output (which runs as root): the reference CLI
-    (0.89.0) adds ``--userns=keep-id`` for a non-root user whatever the engine, and rootful Podman
-    refuses it.
+    Rootful: the reference CLI (0.89.0) adds ``--userns=keep-id`` for a non-root user whatever the
+    Podman, and rootful Podman refuses it. doctor says so before anyone starts the container, and the
+    runArgs line its hint gives (an empty ``--userns``, after the CLI's) starts it.
     """
-    workspace = feature_workspace(
-        engine,
-        "existing_nix_vscode",
-        stub_common_utils,
-        {"build": {"dockerfile": "Dockerfile"}, "remoteUser": "vscode"},
-    )
+    config: dict[str, object] = {"build": {"dockerfile": "Dockerfile"}, "remoteUser": "vscode"}
+    workspace = feature_workspace(engine, "existing_nix_vscode", stub_common_utils, config)
     (workspace / ".devcontainer" / "Dockerfile").write_text(
         f"FROM {nix_images.multi}\nRUN useradd --create-home --shell /bin/bash --uid 1000 vscode\n"
     )
     engine.own(workspace)
     started = cli.up(workspace)
-    refused = "Error: keep-id is only supported in rootless mode"
-    if not engine.rootless and started.returncode != 0 and refused in started.stdout + started.stderr:
-        pytest.xfail(f"the reference CLI passes --userns=keep-id to rootful Podman: {refused!r}")
+    if not engine.rootless:
+        refused = "Error: keep-id is only supported in rootless mode"
+        assert started.returncode != 0 and refused in started.stdout + started.stderr, started.stderr[-3000:]
+        monkeypatch.setenv("DOCKER_HOST", engine.url)
+        monkeypatch.delenv("DEVNIX_ENGINE", raising=False)
+        doctor = CliRunner().invoke(app, ["doctor", str(workspace), "--json"])
+        checks = {check["id"]: check for check in json.loads(doctor.stdout)["checks"]}
+        verdict = checks["devcontainer.podman-userns"]
+        assert verdict["status"] == "fail" and "'vscode'" in verdict["message"], verdict
+        assert doctor.exit_code == 1, doctor.output
+        config_file = workspace / ".devcontainer" / "devcontainer.json"
+        config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "runArgs": ["--userns="]}))
+        started = cli.up(workspace)
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
     remote = str(last_json_line(started.stdout)["remoteWorkspaceFolder"])
-    check_workspace_is_the_users(engine, cli, workspace, remote)
+    if engine.rootless:
+        # Rootful here runs as root on the host: vscode (uid 1000) may not write root's workspace, as
+        # under a rootful dockerd.
+        check_workspace_is_the_users(engine, cli, workspace, remote)
 
     code, output = run_scenario(cli, workspace, remote, "existing_nix_vscode")
     assert code == 0, output
