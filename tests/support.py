@@ -21,6 +21,14 @@ def required() -> bool:
     return os.environ.get(REQUIRE_VAR, "") not in ("", "0")
 
 
+def examples(thorough: int) -> int:
+    """How many examples a property test generates: all of them in CI (and with DEVNIX_THOROUGH=1), a
+    tenth on a developer's run, so that the unit tests stay a matter of seconds while CI keeps the depth."""
+    if required() or os.environ.get("DEVNIX_THOROUGH", "") not in ("", "0"):
+        return thorough
+    return max(thorough // 10, 25)
+
+
 def skip_or_fail(reason: str) -> NoReturn:
     """Skip a test that needs something this machine lacks, or fail when CI demands it."""
     if required():

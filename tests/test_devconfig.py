@@ -11,6 +11,7 @@ from devnix import devconfig
 from devnix.devconfig import Args, Mount
 from devnix.images import parse_ref
 from devnix.platforms import Platform
+from tests.support import examples
 
 AMD64, ARM64 = Platform("linux", "amd64"), Platform("linux", "arm64")
 
@@ -199,7 +200,7 @@ VALUES = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.dictionaries(KEYS, VALUES, max_size=8) | VALUES)
 def test_any_json_value_reads_without_an_exception(value: Any) -> None:
     config = devconfig.read(value)

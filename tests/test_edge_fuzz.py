@@ -17,6 +17,7 @@ from devnix.dockerconfig import credentials_for
 from devnix.errors import DevnixError
 from devnix.images import filesystem_from_env
 from devnix.registry import Manifest, platforms_of_index
+from tests.support import examples
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -50,32 +51,34 @@ def survives(call: Any, *args: Any) -> None:
         call(*args)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(INDEX)
 def test_malformed_indexes(index: dict[str, Any]) -> None:
     survives(platforms_of_index, index)
     survives(core.entries_of_index, index, "reg/repo:tag")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(MANIFEST)
 def test_malformed_manifests(value: dict[str, Any]) -> None:
     survives(core.summarize_manifest, value, "reg/repo:tag")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(max_size=64) | JSON.map(lambda v: json.dumps(v).encode()))
 def test_manifest_bodies_that_are_not_objects(body: bytes) -> None:
     survives(lambda: Manifest("application/vnd.oci.image.index.v1+json", "sha256:x", body).json)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(JSON)
 def test_image_config_env_of_any_shape(env: Any) -> None:
     filesystem_from_env(env if isinstance(env, list) else None)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     config=st.fixed_dictionaries(
         {},
@@ -191,7 +194,9 @@ def _operate(client: Any, operation: str) -> None:
         registry.push_blob(client, "r", "sha256:" + hashlib.sha256(b"x").hexdigest(), b"x")
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(answers=st.lists(ANSWER, min_size=1, max_size=5), operation=OPERATIONS)
 def test_registry_answers_of_any_shape_end_in_a_devnix_error(
     scripted_registry: Any, answers: list[tuple[int, dict[str, str], bytes]], operation: str
@@ -209,7 +214,9 @@ def test_registry_answers_of_any_shape_end_in_a_devnix_error(
         client.close()
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     config=st.fixed_dictionaries({}, optional={"currentContext": JSON | st.just("ctx"), "credsStore": JSON})
     | JSON,

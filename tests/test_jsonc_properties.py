@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devnix import jsonc
+from tests.support import examples
 
 TEXT = st.characters(codec="utf-8", exclude_categories=["Cs"])  # no lone surrogates
 KEYS = st.text(TEXT, max_size=6) | st.sampled_from(
@@ -88,7 +89,7 @@ def documents(draw: st.DrawFn) -> tuple[str, Any, int]:
     return text, value, count
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(2000), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents())
 def test_generated_documents_read_back(case: tuple[str, Any, int]) -> None:
     text, value, count = case
@@ -114,7 +115,7 @@ def _comments(text: str) -> Counter[str]:
     return Counter(c.text for c in jsonc.parse(text).comments)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(documents(), st.data())
 def test_edits_change_only_their_target(case: tuple[str, Any, int], data: st.DataObject) -> None:
     text, value, _ = case
@@ -167,7 +168,7 @@ def test_edits_change_only_their_target(case: tuple[str, Any, int], data: st.Dat
 MUTATIONS = ["", ",", "/", "*", '"', "\n", "]", "}", "[", "{", ":", "\\", "0", "-", " ", "\t", "\x00", "'"]
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(documents(), st.data())
 def test_fast_reader_accepts_exactly_what_the_scanner_accepts(
     case: tuple[str, Any, int], data: st.DataObject
