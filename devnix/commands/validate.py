@@ -2,11 +2,16 @@
 
 Exit codes ride on the result (the CLI exits with them after printing): 0 when nothing is wrong (Nix
 warnings alone do not fail), 1 for schema findings or Nix errors, 2 when the file is not JSONC.
+
+:func:`run_all` checks many paths in one process (pre-commit passes every staged devcontainer.json at
+once): the schema is located and compiled once, a path that cannot be read is that path's error (the
+others are still checked), and the report's exit code is the worst one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -62,14 +67,18 @@ class ValidateResult:
     findings: list[Finding] = field(default_factory=list)
     schema_dir: Path | None = None
     schema_skipped: str | None = None  # why the schema step did not run (no network, no cached copy)
+    error: DevnixError | None = None  # the path could not be read (missing, a folder without a config…)
 
     @property
     def exit_code(self) -> int:
+        if self.error is not None:
+            return self.error.exit_code
         if any(f.kind == "syntax" for f in self.findings):
             return 2
         return 1 if any(f.severity == "error" for f in self.findings) else 0
 
     def to_json(self) -> dict[str, Any]:
+        error = self.error
         return {
             "file": str(self.file),
             "valid": self.exit_code == 0,
@@ -77,6 +86,26 @@ class ValidateResult:
             "schema_dir": None if self.schema_dir is None else str(self.schema_dir),
             "schema_skipped": self.schema_skipped,
             "findings": [finding.to_json() for finding in self.findings],
+            "error": None if error is None else {"message": error.message, "hint": error.hint},
+        }
+
+
+@dataclass
+class ValidateReport:
+    """Every path's result, in the order the paths were given."""
+
+    results: list[ValidateResult]
+
+    @property
+    def exit_code(self) -> int:
+        # The worst wins: a path that could not be read (6) > not JSONC (2) > findings (1) > clean (0).
+        return max((result.exit_code for result in self.results), default=0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.exit_code == 0,
+            "exit_code": self.exit_code,
+            "files": [result.to_json() for result in self.results],
         }
 
 
@@ -184,11 +213,52 @@ def _engine_platform() -> str | None:
         return None
 
 
+class _SchemaLookup:
+    """Where the schema is, asked once per run however many files are checked: offline, each file would
+    otherwise retry the download and wait out its timeout."""
+
+    def __init__(self, schema_dir: Path | None) -> None:
+        self._schema_dir = schema_dir
+        self._answer: tuple[Path | None, str | None] | None = None
+
+    def get(self) -> tuple[Path | None, str | None]:
+        """The schema folder, or None and why the schema step is skipped."""
+        from devnix import schema
+
+        if self._answer is None:
+            try:
+                self._answer = (schema.locate(self._schema_dir), None)
+            except schema.SchemaUnavailableError as error:
+                # Offline with no cached copy: the syntax and Nix checks still run; the skip is said.
+                self._answer = (None, f"{error.message}; {error.hint}" if error.hint else error.message)
+        return self._answer
+
+
 def run(options: ValidateOptions) -> ValidateResult:
     """Check one devcontainer.json; a syntax error stops before the schema and the Nix checks."""
+    result = _check(options, _SchemaLookup(options.schema_dir))
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+def run_all(paths: Sequence[Path], options: ValidateOptions) -> ValidateReport:
+    """Check each of ``paths`` (files or folders; ``options.path`` is replaced by each in turn).
+
+    A path that cannot be read is that result's ``error``; errors that concern every path (a
+    ``--schema-dir`` without the schema, a schema that does not compile) still stop the run.
+    """
+    lookup = _SchemaLookup(options.schema_dir)
+    return ValidateReport([_check(replace(options, path=path), lookup) for path in paths])
+
+
+def _check(options: ValidateOptions, lookup: _SchemaLookup) -> ValidateResult:
     from devnix import schema
 
-    config_path = find_config(options.path)
+    try:
+        config_path = find_config(options.path)
+    except FileSystemError as error:
+        return ValidateResult(options.path or Path("."), error=error)
     shown = str(config_path)
     result = ValidateResult(config_path)
     try:
@@ -196,11 +266,10 @@ def run(options: ValidateOptions) -> ValidateResult:
     except jsonc.JsoncSyntaxError as error:
         result.findings.append(Finding(shown, error.line, error.column, "syntax", error.reason))
         return result
-    try:
-        result.schema_dir = schema.locate(options.schema_dir)
-    except schema.SchemaUnavailableError as error:
-        # Offline with no cached copy: the syntax and Nix checks still run; the skip is said, not hidden.
-        result.schema_skipped = f"{error.message}; {error.hint}" if error.hint else error.message
+    except FileSystemError as error:  # a FIFO, a device, no permission
+        result.error = error
+        return result
+    result.schema_dir, result.schema_skipped = lookup.get()
     if result.schema_dir is not None:
         for problem in schema.check(document.value, result.schema_dir):
             line, column = document.locate(problem.path)

@@ -171,3 +171,91 @@ def test_without_the_schema_the_nix_checks_still_run_and_the_skip_is_said(
     assert data["schema_skipped"].startswith("cannot download the devcontainer schema")
     assert data["schema_dir"] is None
     assert [f["rule"] for f in data["findings"]] == ["flakes-not-enabled"]
+
+
+# --- many paths in one process (pre-commit passes every matched file at once) -------------------------
+
+
+def test_many_paths_are_each_reported_in_order_and_the_worst_exit_wins(tmp_path: Path) -> None:
+    good = project(tmp_path / "good", GOOD)
+    unknown = project(tmp_path, UNKNOWN, "unknown.json")
+    broken = project(tmp_path, BROKEN, "broken.json")
+    assert run(str(tmp_path / "good"), str(unknown)) == (
+        1,
+        f"{good}: ok\n{unknown}:3:2: $.remoteUsr: unknown property 'remoteUsr'\n",
+    )
+    code, output = run(str(broken), str(unknown), str(tmp_path / "good"))
+    assert code == 2  # not JSONC (2) beats a schema finding (1) and a clean file (0)
+    assert output.splitlines() == [
+        f"{broken}:3:2: expected ',' or '}}', found '\"'",
+        f"{unknown}:3:2: $.remoteUsr: unknown property 'remoteUsr'",
+        f"{good}: ok",
+    ]
+
+
+def test_a_path_that_cannot_be_read_is_its_error_and_the_others_are_still_checked(tmp_path: Path) -> None:
+    good = project(tmp_path, GOOD)
+    unknown = project(tmp_path, UNKNOWN, "unknown.json")
+    missing, empty = tmp_path / "gone.json", tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(
+        app, ["validate", "--schema-dir", str(SCHEMAS), str(missing), str(good), str(empty), str(unknown)]
+    )
+    assert result.exit_code == 6  # the file-system error's own code: a path not checked is the worst
+    assert result.stdout.splitlines() == [
+        f"{good}: ok",
+        f"{unknown}:3:2: $.remoteUsr: unknown property 'remoteUsr'",
+    ]
+    assert result.stderr.splitlines() == [
+        f"devnix: error: {missing} does not exist",
+        "hint: pass the path of a devcontainer.json",
+        f"devnix: error: no .devcontainer/devcontainer.json or .devcontainer.json in {empty}",
+        "hint: pass the path of the devcontainer.json to check",
+    ]
+
+
+def test_json_for_many_paths_lists_each_in_the_single_path_shape(tmp_path: Path) -> None:
+    good = project(tmp_path, GOOD)
+    unknown = project(tmp_path, UNKNOWN, "unknown.json")
+    missing = tmp_path / "gone.json"
+    code, output = run(str(good), str(unknown), str(missing), "--json")
+    report = json.loads(output)
+    assert code == 6 and report["exit_code"] == 6 and report["valid"] is False
+    assert [entry["file"] for entry in report["files"]] == [str(good), str(unknown), str(missing)]
+    # Each entry is exactly what `validate --json` prints for that path alone.
+    assert report["files"][:2] == [json.loads(run(str(path), "--json")[1]) for path in (good, unknown)]
+    assert report["files"][2]["exit_code"] == 6 and report["files"][2]["findings"] == []
+    assert report["files"][2]["error"] == {
+        "message": f"{missing} does not exist",
+        "hint": "pass the path of a devcontainer.json",
+    }
+    code, output = run(str(good), str(good), "--json")
+    assert code == 0 and json.loads(output)["valid"] is True
+
+
+def test_the_schema_is_looked_for_once_however_many_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_locate = schema.locate  # offline: each look would wait out a download's timeout
+    calls = []
+
+    def offline(directory: Path | None = None) -> Path:
+        calls.append(directory)
+        return real_locate(directory, base_url="http://127.0.0.1:9/")
+
+    monkeypatch.setattr(schema, "locate", offline)
+    paths = [str(project(tmp_path, GOOD, f"{name}.json")) for name in ("a", "b", "c")]
+    result = CliRunner().invoke(app, ["validate", *paths])
+    assert result.exit_code == 0
+    assert calls == [None]
+    assert result.stdout.count("schema check skipped: cannot download the devcontainer schema") == 3
+
+
+def test_a_schema_dir_without_the_schema_stops_the_run_once(tmp_path: Path) -> None:
+    paths = [str(project(tmp_path, GOOD, f"{name}.json")) for name in ("a", "b")]
+    result = CliRunner().invoke(app, ["validate", "--schema-dir", str(tmp_path), *paths])
+    assert result.exit_code == 6
+    assert result.stdout == ""
+    assert (
+        result.stderr.count("devnix: error:") == 1 and "has no devContainer.base.schema.json" in result.stderr
+    )
