@@ -80,7 +80,7 @@ def render(plan: Plan, layout: Layout) -> dict[str, str]:
 
 def render_context(values: Mapping[str, Any], layout: Layout) -> dict[str, str]:
     """Render the scaffolds with given values (real ones, or Template placeholders)."""
-    env = _environment()
+    env = environment()
     files = {
         ".devcontainer/devcontainer.json": env.get_template("devcontainer.json.j2").render(values),
         ".devcontainer/nix.conf": env.get_template("nix.conf.j2").render(values),
@@ -99,7 +99,7 @@ def render_context(values: Mapping[str, Any], layout: Layout) -> dict[str, str]:
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     import jinja2
 
     env = jinja2.Environment(

@@ -105,18 +105,18 @@ def test_compiled_scaffolds_are_cached_and_a_broken_cache_is_harmless(
     from devnix import render as render_module
 
     plan = plan_for(AMD64, (AMD64,))
-    render_module._environment.cache_clear()
+    render_module.environment.cache_clear()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     first = render(plan, Layout(name="demo"))
     assert list((tmp_path / "cache" / "devnix").glob("jinja2-*/__jinja2_*.cache"))
-    render_module._environment.cache_clear()
+    render_module.environment.cache_clear()
     assert render(plan, Layout(name="demo")) == first
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
-    render_module._environment.cache_clear()
+    render_module.environment.cache_clear()
     assert render(plan, Layout(name="demo")) == first
-    render_module._environment.cache_clear()
+    render_module.environment.cache_clear()
 
 
 def test_a_store_only_image_is_built_with_the_fhs_loader_step() -> None:

@@ -18,6 +18,10 @@ the arm64 stand-in's image id, and hard-linked into each flake folder.
 
 ``make_small_flake`` writes a flake of a few MB (busybox only) with a ``slow`` output (sleeps) for the
 tests that stop or fail a build, where copying 300 MB would only cost time.
+
+``make_two_system_flake`` writes a flake with ``packages.x86_64-linux.default`` too, for the replay of the
+workflow ``devnix ci github`` writes: the same recipe per system, each from its own folder (``arm64/``,
+``amd64/``: that system's busybox-static, stand-in rootfs and image config), cached per stand-in.
 """
 
 from __future__ import annotations
@@ -32,12 +36,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from standins import NIX_ARM64, EnvironmentMissing, image_id, run, seed_base
+from standins import NIX_AMD64, NIX_ARM64, EnvironmentMissing, StandinRecipe, image_id, run, seed_base
 
 FLAKE_VERSION = 1
 ARCHIVE_NAME = "devnix-test-flake/nix:image"
 MISLABELLED_NAME = "devnix-test-flake/nix:mislabelled"
-BUSYBOX_PACKAGE = "busybox-static:arm64"
+# The recipes other than arm64 cache their inputs in a folder of that name under cache_dir().
+OTHER_ARCH_FOLDERS = ("amd64",)
 
 FLAKE_NIX = r"""{
   description = "devnix tests: an arm64 Nix image as a docker-archive, built offline with busybox";
@@ -95,6 +100,36 @@ SMALL_FLAKE_NIX = r"""{
 }
 """
 
+TWO_SYSTEM_FLAKE_NIX = r"""{
+  description = "devnix tests: amd64 and arm64 Nix images as docker-archives, built offline with busybox";
+
+  outputs = { self }:
+    let
+      # Each system's folder holds its busybox, its stand-in's file system and its image config.
+      images = system: folder:
+        let
+          src = "${self}/${folder}";
+          busybox = "${src}/tools/busybox";
+          run = name: script: extra: derivation ({
+            inherit name system src;
+            builder = busybox;
+            args = [ "sh" "-e" "${src}/scripts/${script}" ];
+            bb = busybox;
+          } // extra);
+        in
+        rec {
+          layer = run "nix-image-layer" "layer.sh" { };
+          image = run "docker-image-nix.tar.gz" "image.sh" { inherit layer; tag = "@ARCHIVE_NAME@"; };
+          default = image;
+        };
+    in
+    {
+      packages.aarch64-linux = images "aarch64-linux" "arm64";
+      packages.x86_64-linux = images "x86_64-linux" "amd64";
+    };
+}
+"""
+
 FLAKE_LOCK = '{\n  "nodes": {\n    "root": {}\n  },\n  "root": "root",\n  "version": 7\n}\n'
 
 # The scripts run under busybox sh with an empty PATH: every tool is "$bb <applet>".
@@ -146,9 +181,10 @@ def cache_dir() -> Path:
     return seed_base().parent / "bootstrap-flake"
 
 
-def _busybox(cache: Path, env: Mapping[str, str]) -> Path:
-    """Debian's static arm64 busybox, fetched with apt into a private lists folder (the system's apt
-    configuration is left alone: no foreign architecture added)."""
+def _busybox(cache: Path, env: Mapping[str, str], arch: str = "arm64") -> Path:
+    """Debian's static busybox for ``arch``, fetched with apt into a private lists folder (the system's
+    apt configuration is left alone: no foreign architecture added)."""
+    package = f"busybox-static:{arch}"
     target = cache / "busybox"
     if target.is_file():
         return target
@@ -156,19 +192,19 @@ def _busybox(cache: Path, env: Mapping[str, str]) -> Path:
     lists = work / "lists"
     (lists / "partial").mkdir(parents=True, exist_ok=True)
     apt = [
-        "-o", "APT::Architecture=arm64",
-        "-o", "APT::Architectures=arm64",
+        "-o", f"APT::Architecture={arch}",
+        "-o", f"APT::Architectures={arch}",
         "-o", f"Dir::State::Lists={lists}",
         "-o", f"Dir::Cache::Archives={work}",
     ]  # fmt: skip
     try:
         if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
-            raise EnvironmentMissing("apt-get and dpkg are needed to fetch busybox-static:arm64")
+            raise EnvironmentMissing(f"apt-get and dpkg are needed to fetch {package}")
         run(["apt-get", "update", "-q", *apt], env=env, timeout=600)
-        run(["apt-get", "download", "-q", *apt, BUSYBOX_PACKAGE], env=env, timeout=600, cwd=work)
-        debs = sorted(work.glob("busybox-static_*_arm64.deb"))
+        run(["apt-get", "download", "-q", *apt, package], env=env, timeout=600, cwd=work)
+        debs = sorted(work.glob(f"busybox-static_*_{arch}.deb"))
         if not debs:
-            raise EnvironmentMissing(f"apt-get download {BUSYBOX_PACKAGE} fetched nothing")
+            raise EnvironmentMissing(f"apt-get download {package} fetched nothing")
         run(["dpkg", "-x", str(debs[0]), str(work / "x")], env=env, timeout=120)
         tmp = cache / f".busybox-{os.getpid()}"
         shutil.copy2(work / "x" / "bin" / "busybox", tmp)
@@ -179,13 +215,13 @@ def _busybox(cache: Path, env: Mapping[str, str]) -> Path:
     return target
 
 
-def _rootfs(cache: Path, env: Mapping[str, str]) -> Path:
-    """The arm64 Nix stand-in's file system as one tar (``docker export`` of a container never started)."""
+def _rootfs(cache: Path, env: Mapping[str, str], recipe: StandinRecipe = NIX_ARM64) -> Path:
+    """A Nix stand-in's file system as one tar (``docker export`` of a container never started)."""
     target = cache / "rootfs.tar"
     if target.is_file():
         return target
     name = f"devnix-test-export-{os.getpid()}"
-    run(["docker", "create", "--platform", "linux/arm64", "--name", name, NIX_ARM64.cache_ref], env=env)
+    run(["docker", "create", "--platform", recipe.platform, "--name", name, recipe.cache_ref], env=env)
     tmp = cache / f".rootfs-{os.getpid()}.tar"
     try:
         with tmp.open("wb") as out:
@@ -201,16 +237,20 @@ def _rootfs(cache: Path, env: Mapping[str, str]) -> Path:
     return target
 
 
-def inputs(env: Mapping[str, str]) -> tuple[Path, Path]:
-    """(busybox, rootfs.tar), cached per arm64 stand-in image; older caches are dropped."""
-    key = hashlib.sha256(f"{FLAKE_VERSION}:{image_id(NIX_ARM64.cache_ref, env)}".encode()).hexdigest()[:12]
-    base = cache_dir()
+def inputs(env: Mapping[str, str], recipe: StandinRecipe = NIX_ARM64) -> tuple[Path, Path]:
+    """(busybox, rootfs.tar), cached per stand-in image of the recipe; older caches are dropped.
+
+    arm64's caches sit in cache_dir() itself (where they always have), the others' in a folder named
+    after their architecture."""
+    key = hashlib.sha256(f"{FLAKE_VERSION}:{image_id(recipe.cache_ref, env)}".encode()).hexdigest()[:12]
+    base = cache_dir() if recipe.arch == "arm64" else cache_dir() / recipe.arch
     cache = base / key
     cache.mkdir(parents=True, exist_ok=True)
     for old in base.iterdir():
-        if old.is_dir() and old.name != key and not old.name.startswith("."):
+        keep = old.name == key or old.name.startswith(".") or old.name in OTHER_ARCH_FOLDERS
+        if old.is_dir() and not keep:
             shutil.rmtree(old, ignore_errors=True)
-    return _busybox(cache, env), _rootfs(cache, env)
+    return _busybox(cache, env, recipe.arch), _rootfs(cache, env, recipe)
 
 
 def _place(source: Path, target: Path) -> None:
@@ -279,4 +319,23 @@ def make_small_flake(dest: Path, env: Mapping[str, str]) -> Path:
     (dest / "flake.nix").write_text(SMALL_FLAKE_NIX)
     (dest / "flake.lock").write_text(FLAKE_LOCK)
     _place(busybox, dest / "tools" / "busybox")
+    return dest
+
+
+def make_two_system_flake(dest: Path, env: Mapping[str, str]) -> Path:
+    """A flake whose ``packages.<system>.default`` is a gzipped docker-archive of the Nix stand-in for
+    ``aarch64-linux`` and ``x86_64-linux`` alike (the recipe of :func:`make_flake`, per system)."""
+    dest.mkdir(parents=True)
+    (dest / "flake.nix").write_text(TWO_SYSTEM_FLAKE_NIX.replace("@ARCHIVE_NAME@", ARCHIVE_NAME))
+    (dest / "flake.lock").write_text(FLAKE_LOCK)
+    for recipe in (NIX_ARM64, NIX_AMD64):
+        busybox, rootfs = inputs(env, recipe)
+        folder = dest / recipe.arch
+        scripts = folder / "scripts"
+        scripts.mkdir(parents=True)
+        (scripts / "layer.sh").write_text(LAYER_SH)
+        (scripts / "image.sh").write_text(IMAGE_SH)
+        (scripts / "config.json.in").write_text(json.dumps({**CONFIG, "architecture": recipe.arch}))
+        _place(busybox, folder / "tools" / "busybox")
+        _place(rootfs, folder / "rootfs.tar")
     return dest
