@@ -34,7 +34,7 @@ import json
 import re
 import stat
 import tarfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -559,6 +559,23 @@ def collection_json(collection: Collection) -> bytes:
         human_kind(collection.kind): [item.metadata for item in collection.items],
     }
     return json.dumps(document, indent=4, ensure_ascii=False).encode()
+
+
+def collection_kind(manifest: Mapping[str, Any], blob_of: Callable[[str], bytes]) -> Kind | None:
+    """What a published collection at ``NS:latest`` holds (``feature`` or ``template``), read from its
+    devcontainer-collection.json (``blob_of(digest)`` fetches it); None when it is no collection."""
+    layers = manifest.get("layers")
+    found = [x for x in layers if isinstance(x, dict)] if isinstance(layers, list) else []
+    layer = next((x for x in found if x.get("mediaType") == COLLECTION_MEDIA_TYPE), None)
+    if layer is None or not isinstance(layer.get("digest"), str):
+        return None
+    try:
+        document = json.loads(blob_of(layer["digest"]))
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    return next((kind for kind in KINDS if isinstance(document.get(human_kind(kind)), list)), None)
 
 
 def collection_artifact(collection: Collection, registry: str) -> Artifact:

@@ -614,3 +614,22 @@ def test_publish_through_a_token_service(token_registry: Any, tmp_path: Path) ->
     lower = runner.invoke(app, ["publish", "features", str(tmp_path / "old"), *args[3:]])
     assert lower.exit_code == 3
     assert "hello 0.9.0 is lower than the published 1.0.0" in lower.stderr
+
+
+def test_collection_kind_reads_the_published_collection_json() -> None:
+    def published(document: object) -> tuple[dict[str, Any], dict[str, bytes]]:
+        data = json.dumps(document).encode()
+        digest = core.sha256_digest(data)
+        layer = {"mediaType": core.COLLECTION_MEDIA_TYPE, "digest": digest, "size": len(data)}
+        return {"layers": [layer]}, {digest: data}
+
+    for document, kind in (
+        ({"sourceInformation": {}, "features": []}, "feature"),
+        ({"templates": [{"id": "nix"}]}, "template"),
+        ({"something": []}, None),
+        ([1, 2], None),
+    ):
+        manifest, blobs = published(document)
+        assert core.collection_kind(manifest, blobs.__getitem__) == kind, document
+    assert core.collection_kind({"layers": [{"mediaType": "other", "digest": "x"}]}, {}.__getitem__) is None
+    assert core.collection_kind({"layers": "nope"}, {}.__getitem__) is None

@@ -170,15 +170,17 @@ def run(options: PublishOptions) -> PublishResult:
             for name in (item.id, *item.legacy_ids):
                 repository = f"{options.namespace}/{name}"
                 plans.append(_plan(client, repository, item, artifact, options.force))
+        collection_artifact = core.collection_artifact(collection, options.registry)
+        existing = registry.find_manifest(client, options.namespace, "latest")
+        same = existing is not None and existing.digest == collection_artifact.digest
+        if existing is not None and not same and not options.force:
+            _refuse_the_other_kind(client, options, kind, existing)
         refused = [plan for plan in plans if plan.decision.refused]
         if refused:
             raise WouldOverwriteError(
                 "; ".join(_refusal(plan, options.registry) for plan in refused),
                 hint="bump the version in the metadata, or pass --force to publish anyway",
             )
-        collection_artifact = core.collection_artifact(collection, options.registry)
-        existing = registry.find_manifest(client, options.namespace, "latest")
-        same = existing is not None and existing.digest == collection_artifact.digest
         collection_decision = core.Decision(
             "unchanged" if same else "push",
             tags=("latest",),
@@ -199,6 +201,22 @@ def run(options: PublishOptions) -> PublishResult:
             skipped=collection.skipped,
             dry_run=options.dry_run,
             requests=client.requests,
+        )
+
+
+def _refuse_the_other_kind(
+    client: registry.Client, options: PublishOptions, kind: core.Kind, existing: registry.Manifest
+) -> None:
+    """Features and Templates in one namespace replace each other's collection at ``NS:latest`` (and
+    share a repository when an id is in both): the reference CLI lets that happen silently."""
+    there = core.collection_kind(existing.json, lambda digest: client.get_blob(options.namespace, digest))
+    if there is not None and there != kind:
+        where = f"{options.registry}/{options.namespace}:latest"
+        raise WouldOverwriteError(
+            f"{where} is a {core.human_kind(there)} collection; publishing {core.human_kind(kind)} there "
+            "would replace it",
+            hint=f"publish each kind in its own namespace (e.g. --namespace {options.namespace}/"
+            f"{core.human_kind(kind)}), or pass --force",
         )
 
 

@@ -407,6 +407,33 @@ def test_lower_version_is_refused_unless_forced(registry: Registry, tmp_path: Pa
         assert manifest_of(registry, repo, tag)[2] == v11
 
 
+def test_templates_over_a_features_collection_are_refused_unless_forced(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # One namespace for both kinds: the templates' collection would replace the features' at NS:latest.
+    ns = namespace("kinds")
+    target = ("--registry", registry.host, "--namespace", ns)
+    assert devnix("features", str(feature_collection(tmp_path / "f")), *target).exit_code == 0
+    _, _, features_latest = manifest_of(registry, ns, "latest")
+
+    templates = str(template_collection(tmp_path / "t"))
+    refused = devnix("templates", templates, *target)
+    assert refused.exit_code == 3
+    assert refused.stderr.splitlines() == [
+        f"devnix: error: {registry.host}/{ns}:latest is a features collection; publishing templates there "
+        "would replace it",
+        f"hint: publish each kind in its own namespace (e.g. --namespace {ns}/templates), or pass --force",
+    ]
+    assert manifest_of(registry, ns, "latest")[2] == features_latest
+    assert registry.request("GET", f"/v2/{ns}/greet/tags/list").status == 404  # nothing was pushed
+
+    apart = devnix("templates", templates, *target[:3], f"{ns}/templates")
+    assert apart.exit_code == 0, apart.stderr
+    forced = devnix("templates", templates, *target, "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert manifest_of(registry, ns, "latest")[2] != features_latest
+
+
 def test_changed_content_at_a_published_version_is_refused(registry: Registry, tmp_path: Path) -> None:
     ns = namespace("changed")
     repo = f"{ns}/hello"
