@@ -40,6 +40,10 @@ CONTAINER_FLAKE_DIR = "/tmp/devnix-flake"
 LOADED_DIR = "/nix/var/devnix/loaded"
 
 STORE_VOLUME_PREFIX = "devnix-nix-store-"
+# --remote-builder: the machines file devnix writes into the builder (``builders = @…`` names it), and
+# root's SSH folder there, which gets the key and the SSH client's settings (never an image layer).
+MACHINES_FILE = "/etc/nix/devnix-machines"
+SSH_DIR = "/root/.ssh"
 LOG_TAIL_LINES = 25
 
 
@@ -57,6 +61,17 @@ class VerifyError(DevnixError):
     """The built image is not what was asked for (architecture, or Nix in it does not run)."""
 
     exit_code = 8
+
+
+class RemoteBuilderError(DevnixError):
+    """A remote builder cannot be used; ``kind`` says why (``host-key``, ``unreachable``, ``refused-key``,
+    ``no-nix``, ``no-ssh``, ``other``) so that callers branch on it, never on the message."""
+
+    exit_code = 9
+
+    def __init__(self, message: str, hint: str | None = None, *, kind: str = "other") -> None:
+        super().__init__(message, hint)
+        self.kind = kind
 
 
 class Terminated(DevnixError):
@@ -228,13 +243,24 @@ class BuilderNix:
         return {s.key: s.value for s in self.settings}
 
 
-def builder_nix(builder_platform: Platform, engine_platform: Platform, target_system: str) -> BuilderNix:
+def builder_nix(
+    builder_platform: Platform, engine_platform: Platform, target_system: str, *, remote: bool = False
+) -> BuilderNix:
     """The settings the builder needs: flakes on, sandbox off, no build users, the syscall filter off
-    only when the builder itself is emulated, and the target as an extra platform when it differs."""
+    only when the builder itself is emulated, and the target as an extra platform when it differs.
+
+    With remote builders: Nix reads them from :data:`MACHINES_FILE` and builds nothing itself
+    (``max-jobs = 0``; a pass-through ``--option max-jobs N`` comes later on the command line and wins).
+    """
     target = from_nix_system(target_system)
     emulated = not builder_platform.same_machine(engine_platform)
     extra = () if builder_platform.same_machine(target) else (target_system,)
     chosen = settings(NixOptions(flakes=True, extra_platforms=extra), emulated=emulated)
+    if remote:
+        chosen += [
+            Setting("builders", f"@{MACHINES_FILE}", "the remote builders given with --remote-builder"),
+            Setting("max-jobs", "0", "build on the remote builders only, never here"),
+        ]
     return BuilderNix(builder_platform, engine_platform, target_system, tuple(chosen))
 
 
@@ -386,12 +412,15 @@ class Step:
     title: str
 
 
-def plan_steps(local_flake: bool, push: bool) -> tuple[Step, ...]:
+def plan_steps(local_flake: bool, push: bool, remote: bool = False) -> tuple[Step, ...]:
     steps = [
         Step("builder", "builder image"),
         Step("store", "store volume"),
         Step("start", "start builder"),
     ]
+    if remote:
+        # Before the flake is copied: a remote that cannot be used fails the run in seconds.
+        steps.append(Step("remote", "remote builders"))
     if local_flake:
         steps.append(Step("copy", "copy flake"))
     steps += [

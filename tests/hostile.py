@@ -191,6 +191,24 @@ CASES: tuple[Case, ...] = (
     Case("command line", "manifest inspect ''", lambda w: ["manifest", "inspect", ""], USAGE),
     Case(
         "command line",
+        "bootstrap --remote-builder that is not ssh",
+        lambda w: ["bootstrap", "--remote-builder", "http://builder"],
+        USAGE,
+    ),
+    Case(
+        "command line",
+        "bootstrap --remote-host-key that is no key",
+        lambda w: ["bootstrap", "--remote-builder", "ssh-ng://root@b", "--remote-host-key", "not a key"],
+        USAGE,
+    ),
+    Case(
+        "command line",
+        "ci github --schedule that is not cron",
+        lambda w: ["ci", "github", str(w.folder), "--schedule", "every day", "--devnix-repo", "https://x/y"],
+        USAGE,
+    ),
+    Case(
+        "command line",
         "publish a kind that is not features or templates",
         lambda w: ["publish", "widgets", str(w.folder), "--namespace", "o/r"],
         USAGE,

@@ -26,6 +26,16 @@ def describe(result: BootstrapResult) -> str:
         f"{'emulated' if result.builder_emulated else 'native'}); store volume {result.volume}",
         "nix:     " + "; ".join(f"{k} = {v}" for k, v in result.nix_settings.items()),
     ]
+    for remote in result.remote_builders:
+        key = "the SSH agent" if remote["key"] == "agent" else "a key file"
+        lines.append(
+            f"remote:  {remote['uri']} ({','.join(remote['systems'])}; host key {remote['host_key']} "
+            f"from {remote['host_key_from']}; signed in with {key})"
+        )
+    if result.built_on:
+        lines.append(f"built on: {', '.join(result.built_on)}")
+    elif result.remote_builders and not result.built:
+        lines.append("built on: nothing to build (the store had it)")
     width = max((len(s.title) for s in result.steps), default=0)
     for step in result.steps:
         when = "skipped" if step.skipped else f"{step.seconds:6.1f} s"

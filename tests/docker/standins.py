@@ -357,7 +357,10 @@ class StandinRecipe:
 
 
 NIX_PACKAGES = ("nix-bin", "ca-certificates", "git")
-NIX_AMD64 = StandinRecipe("nix", "amd64", NIX_PACKAGES, registry_tag="amd64")
+# The builder stand-in has an SSH client, as nixos/nix has: `bootstrap --remote-builder` needs the image to
+# have one (a stand-in must have the shape of the real thing). The arm64 one is only ever built *into* an
+# image by the tests, never a builder, so it stays as it was (and its cached rootfs with it).
+NIX_AMD64 = StandinRecipe("nix", "amd64", (*NIX_PACKAGES, "openssh-client"), registry_tag="amd64")
 NIX_ARM64 = StandinRecipe("nix", "arm64", NIX_PACKAGES, registry_tag="arm64")
 DEBIAN_AMD64 = StandinRecipe("debian", "amd64", ("ca-certificates",), registry_tag="bookworm")
 # nixos/nix stand-ins: Debian trixie's Nix 2.26 moved into /nix/store (storeonly.py).

@@ -56,6 +56,10 @@ class Run:
         assert isinstance(value, dict)
         return value
 
+    @property
+    def errors(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.startswith("devnix: error:")]
+
 
 def bootstrap(*args: str, env: Mapping[str, str] | None = None, timeout: float = 1800) -> Run:
     started = time.monotonic()

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from dataclasses import dataclass, field
 
 from devnix import bootstrap as core
-from devnix import engine
+from devnix import builders, engine
 from devnix.bootstrap import FlakeRef, NixBuildError
 from devnix.commands.bootstrap.steps import Handle
 from devnix.errors import EngineError
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    out_path: str
+    built: bool  # whether Nix built (or fetched) anything for it
+    remote: dict[str, str] = field(default_factory=dict)  # derivation -> the builder URI Nix names
+    local: tuple[str, ...] = ()  # derivations built in the builder container itself
 
 
 def build(
@@ -23,10 +32,13 @@ def build(
     nix_options: tuple[tuple[str, str], ...],
     nix: core.BuilderNix,
     step: Handle,
-) -> tuple[str, bool]:
-    """The output path, and whether Nix built (or fetched) anything for it."""
+    *,
+    env: dict[str, str] | None = None,
+) -> BuildOutcome:
+    """Run the build; the output path and where Nix says each derivation was built."""
     command = core.nix_build_command(flake.installable, nix_options)
-    run = engine.exec_stream(container, command)
+    run = engine.exec_stream(container, command, env=env)
+    announced: list[str] = []  # Nix's "building '…'" lines: where each build ran
     out = bytearray()
     tail: deque[str] = deque(maxlen=core.LOG_TAIL_LINES)
     pending = b""
@@ -39,7 +51,9 @@ def build(
             *lines, pending = pending.split(b"\n")
             for raw in lines:
                 line = raw.decode("utf-8", "replace").rstrip("\r")
-                built = built or is_build_line(line)
+                if is_build_line(line):
+                    built = True
+                    announced.append(line)
                 tail.append(line)
                 step.log(line)
     if pending:
@@ -55,7 +69,9 @@ def build(
             list(tail),
             hint=build_hint(list(tail), nix),
         )
-    return core.parse_build_output(out.decode("utf-8", "replace")), built
+    out_path = core.parse_build_output(out.decode("utf-8", "replace"))
+    local = tuple(builders.local_builds(announced))
+    return BuildOutcome(out_path, built, builders.built_on(announced), local)
 
 
 def is_build_line(line: str) -> bool:
@@ -77,6 +93,11 @@ def build_hint(tail: list[str], nix: core.BuilderNix) -> str | None:
         return (
             f"the flake builds derivations for {system}, neither the builder's {nix.builder_system} nor the "
             f"target {nix.target_system}: pass --option extra-platforms {system} if the engine runs it"
+        )
+    if "unable to start any build" in text or "Failed to find a machine for remote build" in text:
+        return (
+            "no remote builder takes these derivations: check --remote-system (the systems the remotes "
+            "build) against the derivations' system, or pass --option max-jobs 1 to build here"
         )
     if "does not provide attribute" in text:
         return "check the attribute after '#': `nix flake show` lists what the flake provides"

@@ -55,3 +55,49 @@ def close(attachment: Any) -> None:
     if raw is not None:
         with contextlib.suppress(OSError):
             raw.close()
+
+
+def create(
+    image: str,
+    *,
+    env: dict[str, str],
+    labels: dict[str, str],
+    volume: str,
+    platform: str,
+    network: str | None = None,
+    binds: dict[str, str] | None = None,
+) -> str:
+    """Create the builder container: ``cat`` as its main process on a stdin devnix holds (see
+    :func:`engine.attach_stdin`), the store volume at /nix, auto-removed, never committed.
+
+    Built from the raw API body (``engine.create_container`` has no network or bind mounts): the
+    network where remote builders are reachable, and an SSH agent's socket bound in by path.
+    """
+    mounts = [{"Type": "volume", "Source": volume, "Target": "/nix", "ReadOnly": False}]
+    mounts += [
+        {"Type": "bind", "Source": source, "Target": target, "ReadOnly": False}
+        for source, target in (binds or {}).items()
+    ]
+    host_config: dict[str, Any] = {"AutoRemove": True, "Mounts": mounts}
+    if network:
+        host_config["NetworkMode"] = network
+    spec = {
+        "Image": image,
+        "Entrypoint": ["cat"],
+        "Cmd": [],
+        "Env": [f"{key}={value}" for key, value in env.items()],
+        "Labels": labels,
+        "AttachStdin": True,
+        "OpenStdin": True,
+        "StdinOnce": True,
+        "Tty": False,
+        "HostConfig": host_config,
+    }
+    try:
+        return engine.create_container_raw(spec, platform=platform)
+    except EngineError as error:
+        if network and "network" in error.message and "not found" in error.message:
+            raise EngineError(
+                f"the network {network} does not exist", hint="`docker network ls` lists the networks"
+            ) from None
+        raise

@@ -16,7 +16,7 @@ from typing import Any
 from devnix import bootstrap as core
 from devnix import engine, platforms, registry
 from devnix.bootstrap import FlakeRef
-from devnix.commands.bootstrap import builder, image
+from devnix.commands.bootstrap import builder, image, remote
 from devnix.commands.bootstrap.build import build, shape
 from devnix.commands.bootstrap.flakecopy import copy_flake
 from devnix.commands.bootstrap.steps import EventSink, Steps, StepTime, Undo, sigterm_stops
@@ -35,6 +35,11 @@ class BootstrapOptions:
     push: bool = False
     nix_options: tuple[tuple[str, str], ...] = ()
     store_volume: str | None = None  # default: one per builder image id
+    remote_builders: tuple[str, ...] = ()  # ssh:// or ssh-ng:// URIs; Nix builds there, never here
+    remote_system: str | None = None  # what they build (default: the target system)
+    remote_key: str | None = None  # default: the agent, else ~/.ssh/id_*
+    remote_host_keys: tuple[str, ...] = ()  # one per remote, in order; default: ~/.ssh/known_hosts
+    builder_network: str | None = None  # the Docker network the builder joins
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,9 @@ class BootstrapResult:
     steps: tuple[StepTime, ...]
     seconds: float
     notes: tuple[str, ...] = ()
+    remote_builders: tuple[dict[str, Any], ...] = ()
+    built_on: tuple[str, ...] = ()  # where Nix says it built (remote URIs; "local" for the builder)
+    network: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,7 +86,10 @@ class BootstrapResult:
                 "emulated": self.builder_emulated,
                 "nix_settings": dict(self.nix_settings),
                 "nix_options": [list(pair) for pair in self.nix_options],
+                "network": self.network,
             },
+            "remote_builders": [dict(r) for r in self.remote_builders],
+            "built_on": list(self.built_on),
             "store_volume": {"name": self.volume, "created": self.volume_created},
             "built": self.built,
             "loaded": self.loaded,
@@ -98,21 +109,25 @@ class BootstrapResult:
 def run(options: BootstrapOptions, on_event: EventSink | None = None) -> BootstrapResult:
     sink: EventSink = on_event or (lambda event: None)
     started = time.monotonic()
-    engine_platform = engine.version().platform
-    cli = "podman" if engine.is_podman() else "docker"  # the command the hints name
+    _check_remote_flags(options)
+    answer = engine.version()
+    engine_platform, cli = answer.platform, answer.cli  # cli: the command the hints name
     flake, target = _target(options, engine_platform)
     tag = _target_tag(options, target)
     if flake.local_dir is not None:
         _check_local_flake(Path(flake.local_dir).expanduser())
+    remotes = _remote_plan(options, target)
     if options.push:
         _preflight_push(tag)
 
-    steps = Steps(core.plan_steps(flake.local_dir is not None, options.push), sink)
+    steps = Steps(core.plan_steps(flake.local_dir is not None, options.push, remotes is not None), sink)
     undo = Undo()
     failed = True
     try:
         with sigterm_stops():
-            result = _run(options, flake, target, tag, engine_platform, steps, undo, started, cli=cli)
+            result = _run(
+                options, flake, target, tag, engine_platform, steps, undo, started, cli=cli, remotes=remotes
+            )
         failed = False
         return result
     finally:
@@ -153,6 +168,37 @@ def _target_tag(options: BootstrapOptions, target: Platform) -> ImageRef:
     return tag
 
 
+def _check_remote_flags(options: BootstrapOptions) -> None:
+    if options.remote_builders:
+        return
+    given = [
+        flag
+        for flag, value in (
+            ("--remote-system", options.remote_system),
+            ("--remote-key", options.remote_key),
+            ("--remote-host-key", options.remote_host_keys),
+        )
+        if value
+    ]
+    if given:
+        raise UsageError(
+            f"{given[0]} without --remote-builder", hint="add --remote-builder ssh-ng://USER@HOST"
+        )
+
+
+def _remote_plan(options: BootstrapOptions, target: Platform) -> remote.RemotePlan | None:
+    if not options.remote_builders:
+        return None
+    return remote.prepare(
+        options.remote_builders,
+        target.nix_system,
+        system=options.remote_system,
+        key=options.remote_key,
+        host_keys=options.remote_host_keys,
+        network=options.builder_network,
+    )
+
+
 def _check_local_flake(directory: Path) -> None:
     if not directory.is_dir():
         raise FileSystemError(f"the flake folder {directory} does not exist")
@@ -188,6 +234,7 @@ def _run(
     started: float,
     *,
     cli: str,
+    remotes: remote.RemotePlan | None = None,
 ) -> BootstrapResult:
     system = target.nix_system
     notes: list[str] = []
@@ -196,7 +243,7 @@ def _run(
         builder_id, builder_platform = builder.ensure_image(
             options.builder_image, options.builder_platform, step
         )
-        nix = core.builder_nix(builder_platform, engine_platform, system)
+        nix = core.builder_nix(builder_platform, engine_platform, system, remote=remotes is not None)
         how = "emulated" if nix.emulated else "native"
         step.detail = f"{options.builder_image} ({builder_platform}, {how})"
 
@@ -217,21 +264,28 @@ def _run(
             notes.extend(builder.stale_volumes(options.builder_image, builder_id, cli))
 
     with steps.step("start") as step:
-        container = engine.create_container(
+        container = builder.create(
             builder_id,
-            ["cat"],
             env={"NIX_CONFIG": nix.text},
             labels={engine.BOOTSTRAP_LABEL: tag.familiar, f"{engine.BOOTSTRAP_LABEL}.pid": str(os.getpid())},
-            volumes={volume: "/nix"},
+            volume=volume,
             platform=str(builder_platform),
-            stdin_once=True,
-            auto_remove=True,
+            network=options.builder_network,
+            binds=remotes.binds if remotes else None,
         )
         undo.always(lambda: engine.remove_container_promptly(container))
         attachment = engine.attach_stdin(container)
         undo.always(lambda: builder.close(attachment))
+        if remotes is not None:
+            # Before start: the key is in place before anything in the container runs.
+            remote.install(container, remotes)
         engine.start_container(container)
-        step.detail = container[:12]
+        step.detail = container[:12] + (f" on {options.builder_network}" if options.builder_network else "")
+
+    if remotes is not None:
+        with steps.step("remote") as step:
+            remotes = remote.check(container, remotes, options.builder_image, step)
+            step.detail = ", ".join(f"{r.given} ({r.fingerprint[:19]}…)" for r in remotes.remotes)
 
     if flake.local_dir is not None:
         with steps.step("copy") as step:
@@ -239,9 +293,18 @@ def _run(
             step.detail = f"{_mb(sent)} into {core.CONTAINER_FLAKE_DIR}"
 
     with steps.step("build") as step:
-        out_path, built = build(container, flake, system, options.nix_options, nix, step)
+        env = remotes.env if remotes else None
+        ran = build(container, flake, system, options.nix_options, nix, step, env=env)
+        out_path, built = ran.out_path, ran.built
+        built_on = tuple(
+            dict.fromkeys(
+                [remotes.shown(uri) if remotes else uri for uri in ran.remote.values()]
+                + (["local"] if ran.local else [])
+            )
+        )
         kind = shape(container, out_path)
-        step.detail = f"{out_path} ({kind}{'' if built else ', already built'})"
+        where = f" on {', '.join(built_on)}" if remotes and built_on else ""
+        step.detail = f"{out_path} ({kind}{where}{'' if built else ', already built'})"
 
     loaded = False
     streamed = 0
@@ -299,6 +362,9 @@ def _run(
         steps=tuple(steps.done),
         seconds=time.monotonic() - started,
         notes=tuple(notes),
+        remote_builders=remote.described(remotes) if remotes else (),
+        built_on=built_on,
+        network=options.builder_network,
     )
 
 
