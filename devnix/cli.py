@@ -98,15 +98,20 @@ def _root(
     """Nix in dev containers on any machine, Apple Silicon included."""
 
 
+def say_error(error: DevnixError) -> None:
+    """The error's line and its hint, on stderr: what every failure looks like."""
+    typer.echo(f"devnix: error: {error.message}", err=True)
+    if error.hint:
+        typer.echo(f"hint: {error.hint}", err=True)
+
+
 @contextmanager
 def handle_errors() -> Iterator[None]:
     """The one map from errors to exit codes: a line, a hint, the error's code; no traceback."""
     try:
         yield
     except DevnixError as error:
-        typer.echo(f"devnix: error: {error.message}", err=True)
-        if error.hint:
-            typer.echo(f"hint: {error.hint}", err=True)
+        say_error(error)
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("devnix: interrupted", err=True)
@@ -269,9 +274,14 @@ def init(
 
 @_command("validate")
 def validate(
-    path: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Argument(help="devcontainer.json, or a folder with .devcontainer/ (default: .)."),
+    paths: Annotated[
+        Optional[list[Path]],  # noqa: UP045
+        typer.Argument(
+            help="devcontainer.json files, or folders with .devcontainer/ (default: .); each is checked "
+            "and the exit code is the worst.",
+            metavar="PATH...",
+            show_default=False,
+        ),
     ] = None,
     schema_dir: Annotated[
         Optional[Path],  # noqa: UP045
@@ -287,16 +297,29 @@ def validate(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check a devcontainer.json: JSONC syntax, the official schema, and Nix pitfalls."""
+    """Check devcontainer.json files: JSONC syntax, the official schema, and Nix pitfalls."""
     with handle_errors():
         from devnix.commands import validate as validate_command
         from devnix.present.validate import describe
 
-        options = validate_command.ValidateOptions(path=path, schema_dir=schema_dir, engine_platform=platform)
-        result = validate_command.run(options)
-        emit(result, as_json, describe)
-        if result.exit_code:
-            raise typer.Exit(result.exit_code)
+        options = validate_command.ValidateOptions(schema_dir=schema_dir, engine_platform=platform)
+        report = validate_command.run_all(paths or [Path(".")], options)
+        if len(report.results) == 1:
+            # One path: today's output, --json shape and exit codes (a missing path is the usual error).
+            only = report.results[0]
+            if only.error is not None:
+                raise only.error
+            emit(only, as_json, describe)
+        elif as_json:
+            emit(report, as_json, describe)
+        else:
+            for result in report.results:
+                if result.error is not None:  # said as any error is, then the next path
+                    say_error(result.error)
+                else:
+                    emit(result, as_json, describe)
+        if report.exit_code:
+            raise typer.Exit(report.exit_code)
 
 
 # --- devnix manifest ---------------------------------------------------------------------------------
@@ -476,6 +499,37 @@ def bootstrap(
         Optional[str],  # noqa: UP045
         typer.Option("--store-volume", help="Volume for the builder's /nix (default: one per builder)."),
     ] = None,
+    remote_builder: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--remote-builder",
+            help="Nix machine to build on instead of the builder (repeatable): ssh-ng://USER@HOST[:PORT] "
+            "or ssh://…; the builder itself then builds nothing (max-jobs = 0).",
+        ),
+    ] = None,
+    remote_system: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--remote-system", help="Systems the remote builders build (default: --system's)."),
+    ] = None,
+    remote_key: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--remote-key",
+            help="SSH private key for the remote builders (default: the ssh agent, else ~/.ssh/id_*).",
+        ),
+    ] = None,
+    remote_host_key: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--remote-host-key",
+            help="A remote builder's host key, 'ssh-ed25519 AAAA…' or SHA256:… (one per --remote-builder, "
+            "in order; default: ~/.ssh/known_hosts).",
+        ),
+    ] = None,
+    builder_network: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--builder-network", help="Docker network for the builder (where the remotes are)."),
+    ] = None,
     engine: EngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -497,6 +551,11 @@ def bootstrap(
             push=push,
             nix_options=parse_nix_options(list(ctx.args)),
             store_volume=store_volume,
+            remote_builders=tuple(remote_builder or ()),
+            remote_system=remote_system,
+            remote_key=remote_key,
+            remote_host_keys=tuple(remote_host_key or ()),
+            builder_network=builder_network,
         )
         from rich.console import Console
 
@@ -553,6 +612,13 @@ def templates_render(
         result = templates_command.run(destination, check=check)
         emit(result, as_json, describe)
     raise typer.Exit(result.exit_code)
+
+
+# --- devnix ci (the command lives in devnix/cli_ci.py) ------------------------------------------------
+
+from devnix.cli_ci import ci_app  # noqa: E402 - registered here, beside the other commands
+
+_group("ci", ci_app)
 
 
 def main() -> None:

@@ -276,6 +276,23 @@ class Facts:
     store_volumes_detail: str = ""
     devcontainer: Devcontainer | None = None
     vscode: VSCodeSettings | None = None  # None: not read
+    builders: tuple[RemoteBuilder, ...] | None = None  # None: this host has no Nix configuration
+
+
+@dataclass(frozen=True)
+class RemoteBuilder:
+    """A remote builder this host's Nix is configured with (nix.conf ``builders``, a machines file), and
+    what happened when devnix tried it over ssh as Nix would."""
+
+    uri: str
+    systems: tuple[str, ...]
+    source: str  # the file that names it
+    answered: bool | None  # None: not tried (no ssh client here, or an entry devnix cannot read)
+    detail: str  # the remote's ``nix-store --version``, or why it did not answer
+    problem: str | None = None  # devnix.builders.connection_problem: host-key, refused-key, unreachable...
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "systems": list(self.systems)}
 
 
 @dataclass(frozen=True)
@@ -307,6 +324,7 @@ class Report:
     host_arch: str
     emulation: Mapping[str, bool | None]
     checks: tuple[Check, ...]
+    builders: tuple[RemoteBuilder, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -330,6 +348,7 @@ class Report:
             },
             "host": {"os": self.host_os, "arch": self.host_arch},
             "emulation": dict(self.emulation),
+            "builders": [b.to_json() for b in self.builders],
             "checks": [c.to_json() for c in self.checks],
         }
 
@@ -674,10 +693,12 @@ def report(facts: Facts) -> Report:
         if kind is Kind.PODMAN and rootless is False and facts.devcontainer.keep_id_user:
             checks.append(_rootful_keep_id_check(facts.devcontainer.keep_id_user))
     checks.append(_disk_check(facts, kind, str(info.get("DockerRootDir", ""))))
+    if facts.builders:
+        checks.append(_builders_check(facts.builders))
     checks.append(_store_check(facts))
     if kind is Kind.PODMAN:
         checks.append(_docker_path_check(facts.vscode))
-    return Report(summary, facts.host_os, facts.host_arch, emulation, tuple(checks))
+    return Report(summary, facts.host_os, facts.host_arch, emulation, tuple(checks), facts.builders or ())
 
 
 def _engine_check(kind: Kind, version: str, evidence: str, rootless: bool, rootless_evidence: str) -> Check:
@@ -689,6 +710,37 @@ def _engine_check(kind: Kind, version: str, evidence: str, rootless: bool, rootl
         message = f"{kind.display_name} {version}, {mode} ({evidence}; {rootless_evidence})"
         return Check("engine", Status.OK, message)
     return Check("engine", Status.OK, f"{kind.display_name} {version} ({evidence})")
+
+
+# What to do about a remote builder that did not answer, by what ssh or Nix said.
+_BUILDER_HINTS = {
+    "host-key": "its host key is not the one the machines line pins (last field) or your known_hosts has: "
+    "compare with `ssh-keyscan HOST`",
+    "refused-key": "it refused the key: add the key's .pub to the remote's authorized_keys (nix-daemon "
+    "connects with root's keys, so root must be able to read the key file too)",
+    "unreachable": "nothing answers at that address: start the builder (nix-darwin's linux-builder: "
+    "`sudo launchctl kickstart -k system/org.nixos.linux-builder`) or fix the address",
+    "no-nix": "the remote has no nix-store on the PATH of a non-interactive ssh session: install Nix there",
+}
+
+
+def _builders_check(found: tuple[RemoteBuilder, ...]) -> Check:
+    """Whether each configured remote builder answers; a builder that does not is a warning (bootstrap
+    and Nix builds fall back on the local machine, or fail when ``max-jobs = 0``)."""
+
+    def name(builder: RemoteBuilder) -> str:
+        systems = ", ".join(builder.systems) or "any system"
+        return f"{builder.uri} ({systems}; {builder.source})"
+
+    silent = [b for b in found if not b.answered]
+    if not silent:
+        answers = "; ".join(f"{name(b)}: {b.detail}" for b in found)
+        return Check("nix.builders", Status.OK, f"remote builders answer: {answers}")
+    message = "; ".join(f"{name(b)} " + ("does not answer: " if b.answered is False else "not tried: ")
+                        + b.detail for b in silent)  # fmt: skip
+    first = next((b.problem for b in silent if b.problem in _BUILDER_HINTS), None)
+    hint = _BUILDER_HINTS[first] if first else "try it as Nix does: `nix store ping --store URI`"
+    return Check("nix.builders", Status.WARN, message, hint)
 
 
 def _docker_path_check(vscode: VSCodeSettings | None) -> Check:
@@ -890,7 +942,7 @@ def _rootful_keep_id_check(user: str) -> Check:
         "devcontainer.podman-userns",
         Status.FAIL,
         f"the container's user is {user!r}, so VS Code and the devcontainer CLI add --userns=keep-id, "
-        "which rootful Podman refuses (\"keep-id is only supported in rootless mode\")",
+        'which rootful Podman refuses ("keep-id is only supported in rootless mode")',
         'add "--userns=" to runArgs (Docker accepts it too; rootless Podman needs keep-id, so leave it '
         "out there), or use rootless Podman",
     )

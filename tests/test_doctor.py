@@ -129,7 +129,7 @@ def test_kind_architecture_and_vm_from_recorded_answers(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_json_shape(name: str) -> None:
     data = doctor.report(facts_of(name)).to_json()
-    assert set(data) == {"engine", "host", "emulation", "checks"}
+    assert set(data) == {"engine", "host", "emulation", "builders", "checks"}
     assert {"os", "arch", "kind", "version", "context", "rootless"} <= set(data["engine"])
     assert set(data["host"]) == {"os", "arch"}
     assert set(data["emulation"]) == {"linux/amd64", "linux/arm64"}

@@ -551,7 +551,11 @@ class _OciRegistry:
                         owner.blobs[digest] = body
                         self._answer(201)
                 else:
-                    self._answer(200 if what.split("/", 1)[1] in owner.blobs else 404)
+                    blob = owner.blobs.get(what.split("/", 1)[1])
+                    if blob is None:
+                        self._answer(404)
+                    else:
+                        self._answer(200, blob if self.command == "GET" else b"")
 
             do_GET = do_POST = do_PUT = do_HEAD = _handle
 

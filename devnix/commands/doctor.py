@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from devnix import dockerconfig, doctor, engine, images, nixconf, platforms, podman
+from devnix.commands import nixbuilders
 from devnix.devconfig import DevConfig
 from devnix.doctor import Devcontainer, Disk, EndpointFacts, Facts, Probe, Report, Status
 from devnix.errors import DevnixError, EngineError, FileSystemError
@@ -47,6 +48,7 @@ class DoctorOptions:
     probe_timeout: float = 10.0  # one probe container, from create to removal (emulated start-up is slow)
     registry_timeout: float = 3.0
     pull_timeout: float = 30.0
+    builder_timeout: float = 8.0  # ssh to one remote builder, connection and `nix-store --version`
 
 
 @dataclass(frozen=True)
@@ -111,11 +113,13 @@ def run(options: DoctorOptions) -> DoctorResult:
                 _server_probe, devcontainer.probe_image, devcontainer.pinned, options
             )
         pool.submit(_quietly, engine.remove_stale_probes)
+        tasks["builders"] = pool.submit(nixbuilders.host_builders, options.builder_timeout)
 
         budget = {
             "df": options.quick_timeout + 1,
             "volumes": options.quick_timeout + 1,
             "devcontainer": options.registry_timeout * 2 + 1,
+            "builders": options.builder_timeout + 6,
         }
         probe_limit = options.probe_timeout + options.quick_timeout * 2 + 1
         if options.pull:
@@ -165,9 +169,17 @@ def run(options: DoctorOptions) -> DoctorResult:
             store_volumes_detail=store_detail,
             devcontainer=devcontainer if isinstance(devcontainer, Devcontainer) else None,
             vscode=vscode_settings() if is_podman else None,
+            builders=_builders(outcome("builders", TimeoutError(f"no answer in {budget['builders']:.0f} s"))),
         )
         # Leaving the with-block waits for the probes' own clean-up (forced removal) to finish.
     return DoctorResult(doctor.report(facts), time.monotonic() - started)
+
+
+def _builders(outcome: Any) -> tuple[doctor.RemoteBuilder, ...] | None:
+    if outcome is None or isinstance(outcome, tuple):
+        return outcome
+    # The task ran out of time or failed as a whole: say so rather than drop the check.
+    return (doctor.RemoteBuilder("the remote builders", (), "nix.conf", None, _message(outcome)),)
 
 
 # --- host and endpoint ----------------------------------------------------------------------------------
