@@ -160,6 +160,9 @@ class Built:
 def built(image_flake: Path, store_volume: str, registry: Registry) -> Iterator[Built]:
     """The one full build of the gzipped archive, pushed to the session registry."""
     tag = f"{registry.host}/devnix-test/bootstrap:arm64"
+    # The archive's own name must not be in the engine beforehand (devnix gives an existing holder its
+    # name back, and the test checks that it drops a name it made): an interrupted run may have left it.
+    remove_tag(bootstrap_flake.ARCHIVE_NAME)
     result = bootstrap(
         "--flake", f"{image_flake}#image",
         "--system", "aarch64-linux",

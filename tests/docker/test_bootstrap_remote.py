@@ -296,6 +296,31 @@ def test_a_builder_image_without_an_ssh_client_is_one_line(
         run(["docker", "volume", "rm", "-f", volume], env=BASE_ENV, check=False)
 
 
+def test_the_users_ssh_agent_is_used_when_there_is_no_key_file(
+    remote: Remote, network: str, small_flake: Path, store_volume: str, tmp_path: Path
+) -> None:
+    """No --remote-key and no ~/.ssh/id_*: the agent holds the key, and its socket (never the key) goes
+    into the builder. The build of a plain output runs on the remote; it then fails as not an image."""
+    home = user_home(tmp_path / "home", f"{remote.name} {remote.host_key.public_key}\n", None)
+    socket = tmp_path / "agent.sock"
+    started = run(["ssh-agent", "-a", str(socket), "-s"], env=BASE_ENV, timeout=30).stdout
+    agent_pid = re.search(r"SSH_AGENT_PID=(\d+)", started)
+    assert agent_pid is not None, started
+    try:
+        agent_env = {**BASE_ENV, "SSH_AUTH_SOCK": str(socket), "HOME": str(home)}
+        run(["ssh-add", str(remote.client_key.private)], env=agent_env, timeout=30)
+        tag = "devnix-test-bootstrap/remote-agent:x"
+        result = run_bootstrap(
+            *_base(f"{small_flake}#hello", tag, network, store_volume), "--remote-builder", remote.uri,
+            env=agent_env,
+        )  # fmt: skip
+        assert f"-hello.drv' on '{remote.uri}'" in result.stderr, result.stderr[-3000:]
+        assert result.code not in (0, 9), result.stderr[-3000:]  # past the remote check, then not an image
+        assert leftovers(tag) == [] and engine.image_details(tag) is None
+    finally:
+        run(["kill", agent_pid.group(1)], env=BASE_ENV, check=False)
+
+
 # ------------------------------------------------------------------------------------------------
 # doctor: the host's configured remote builders
 
