@@ -24,6 +24,7 @@ from devnix import devconfig, doctor, engine, plan
 from devnix.cli import app
 from devnix.commands import doctor as doctor_command
 from devnix.doctor import Devcontainer, Disk, EndpointFacts, Facts, Kind, Probe, Status
+from devnix.doctor.project import devcontainer_checks
 from devnix.engine import api as engine_api
 from devnix.engine import probes as engine_probes
 from devnix.errors import EngineError
@@ -811,7 +812,7 @@ def test_the_projects_config_gets_validates_nix_findings(tmp_path: Path) -> None
     assert found is not None and found.error is None
     rules = {rule for rule, _severity, _message, _hint in found.lint}
     assert {"nix-store-volume", "flakes-not-enabled"} <= rules
-    checks = doctor._devcontainer_checks(found, Platform("linux", "amd64"), {})
+    checks = devcontainer_checks(found, Platform("linux", "amd64"), {})
     assert {c.id for c in checks} >= {"devcontainer.nix-store-volume", "devcontainer.flakes-not-enabled"}
     assert all(c.hint for c in checks if c.id.startswith("devcontainer.nix"))
 
