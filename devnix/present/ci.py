@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from devnix.commands.ci import GithubResult
+from devnix.present import files_written
 
 
 def describe(result: GithubResult) -> str:
@@ -17,9 +18,5 @@ def describe(result: GithubResult) -> str:
         f"devnix:   pip install '{result.devnix_requirement}' on the runner",
     ]
     lines.extend(f"note:     {note}" for note in result.notes)
-    verb = "would write" if result.dry_run else "wrote"
-    for path, text in sorted(result.files.items()):
-        lines.append(f"{verb}:    {result.directory / path}")
-        if result.dry_run:
-            lines.extend(f"    | {line}" for line in text.splitlines())
+    lines.extend(files_written(result.directory, result.files, result.dry_run))
     return "\n".join(lines)

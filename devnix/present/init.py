@@ -5,6 +5,7 @@ from __future__ import annotations
 from devnix.commands.init import InitResult
 from devnix.images import Filesystem
 from devnix.plan import Plan, Source
+from devnix.present import files_written
 
 _SOURCE_WORDS = {
     Source.FLAG: "from --platform",
@@ -40,11 +41,7 @@ def describe(result: InitResult) -> str:
         else:
             lines.extend(f"updated:  {result.directory / path}" for path in sorted(result.files))
         return "\n".join(lines)
-    verb = "would write" if result.dry_run else "wrote"
-    for path, text in sorted(result.files.items()):
-        lines.append(f"{verb}:    {result.directory / path}")
-        if result.dry_run:
-            lines.extend(f"    | {line}" for line in text.splitlines())
+    lines.extend(files_written(result.directory, result.files, result.dry_run))
     return "\n".join(lines)
 
 
