@@ -511,6 +511,14 @@ def bootstrap(
         Optional[str],  # noqa: UP045
         typer.Option("--remote-system", help="Systems the remote builders build (default: --system's)."),
     ] = None,
+    remote_features: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--remote-features",
+            help="System features the remote builders support, e.g. kvm,big-parallel (a derivation that "
+            "requires one is built only where it is listed).",
+        ),
+    ] = None,
     remote_key: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -553,6 +561,7 @@ def bootstrap(
             store_volume=store_volume,
             remote_builders=tuple(remote_builder or ()),
             remote_system=remote_system,
+            remote_features=remote_features,
             remote_key=remote_key,
             remote_host_keys=tuple(remote_host_key or ()),
             builder_network=builder_network,

@@ -263,6 +263,14 @@ def test_the_host_key_comes_from_known_hosts_and_the_key_from_id_files(tmp_path:
     assert plan.shown("ssh://root@devnix-remote-1") == "ssh://root@builder:2222"
     lines = plan.machines_text().splitlines()
     assert lines[0].startswith("ssh-ng://root@builder aarch64-linux /root/.ssh/devnix-remote-key 1 1 - - ")
+    featured = remote.prepare(
+        ("ssh-ng://root@builder",), "aarch64-linux", features="kvm, big-parallel", home=home, environ={}
+    )
+    assert featured.machines_text().startswith(
+        "ssh-ng://root@builder aarch64-linux /root/.ssh/devnix-remote-key 1 1 kvm,big-parallel - "
+    )
+    with pytest.raises(UsageError, match="--remote-features 'kvm big' is not a list of Nix system features"):
+        remote.prepare(("ssh-ng://root@builder",), "aarch64-linux", features="kvm big", home=home, environ={})
     # The key's bytes are for the container, never for a line, a log or the result.
     assert PRIVATE.split("\n")[1] not in repr(plan) + plan.machines_text() + str(remote.described(plan))
 

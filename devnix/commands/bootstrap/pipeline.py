@@ -37,6 +37,7 @@ class BootstrapOptions:
     store_volume: str | None = None  # default: one per builder image id
     remote_builders: tuple[str, ...] = ()  # ssh:// or ssh-ng:// URIs; Nix builds there, never here
     remote_system: str | None = None  # what they build (default: the target system)
+    remote_features: str | None = None  # the system features they support (kvm, big-parallel, ...)
     remote_key: str | None = None  # default: the agent, else ~/.ssh/id_*
     remote_host_keys: tuple[str, ...] = ()  # one per remote, in order; default: ~/.ssh/known_hosts
     builder_network: str | None = None  # the Docker network the builder joins
@@ -175,6 +176,7 @@ def _check_remote_flags(options: BootstrapOptions) -> None:
         flag
         for flag, value in (
             ("--remote-system", options.remote_system),
+            ("--remote-features", options.remote_features),
             ("--remote-key", options.remote_key),
             ("--remote-host-key", options.remote_host_keys),
         )
@@ -193,6 +195,7 @@ def _remote_plan(options: BootstrapOptions, target: Platform) -> remote.RemotePl
         options.remote_builders,
         target.nix_system,
         system=options.remote_system,
+        features=options.remote_features,
         key=options.remote_key,
         host_keys=options.remote_host_keys,
         network=options.builder_network,

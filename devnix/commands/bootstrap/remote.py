@@ -36,6 +36,7 @@ KEY_IN_CONTAINER = f"{core.SSH_DIR}/devnix-remote-key"
 AGENT_IN_CONTAINER = "/run/devnix-ssh-agent.sock"
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 _SYSTEM_RE = re.compile(r"^[a-z0-9_]+-[a-z0-9]+$")
+_FEATURE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # Nix's system features: kvm, big-parallel…
 CONNECT_TIMEOUT = 20  # seconds: an unreachable host fails the run in that time, not TCP's minutes
 
 
@@ -57,6 +58,7 @@ class Remote:
     host_key: PublicKey | None  # None until a scan finds the key of ``fingerprint``
     fingerprint: str
     host_key_from: str  # "known_hosts" or "--remote-host-key"
+    features: tuple[str, ...] = ()  # the system features it supports (a derivation may require some)
 
     def machine(self, key: KeySource) -> Machine:
         if self.host_key is None:
@@ -65,6 +67,7 @@ class Remote:
             uri=self.nix_uri,
             systems=self.systems,
             ssh_key=KEY_IN_CONTAINER if key.kind == "file" else None,
+            supported_features=self.features,
             public_host_key=builders.host_key_field(self.host_key.text),
         )
 
@@ -103,6 +106,7 @@ def prepare(
     target_system: str,
     *,
     system: str | None = None,
+    features: str | None = None,
     key: str | None = None,
     host_keys: tuple[str, ...] = (),
     network: str | None = None,
@@ -119,13 +123,14 @@ def prepare(
             hint="give one host key per remote builder, in the same order (or none: ~/.ssh/known_hosts)",
         )
     systems = _systems(system or target_system)
+    supported = _features(features or "")
     known = _read_known_hosts(home) if len(host_keys) < len(parsed) else ""
     remotes = []
     for index, uri in enumerate(parsed):
         pinned, fingerprint, source = _host_key(uri, host_keys[index] if host_keys else None, known)
         alias = f"devnix-remote-{index}" if uri.port is not None else None
         nix_uri = str(replace(uri, host=alias, port=None)) if alias else str(uri)
-        remotes.append(Remote(uri, nix_uri, alias, systems, pinned, fingerprint, source))
+        remotes.append(Remote(uri, nix_uri, alias, systems, pinned, fingerprint, source, supported))
     return RemotePlan(tuple(remotes), _key_source(key, home, environ), network)
 
 
@@ -136,6 +141,17 @@ def _systems(text: str) -> tuple[str, ...]:
         raise UsageError(
             f"--remote-system {text!r} is not a list of Nix systems",
             hint="e.g. --remote-system aarch64-linux",
+        )
+    return values
+
+
+def _features(text: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [v for v in values if not _FEATURE_RE.match(v)]
+    if bad:
+        raise UsageError(
+            f"--remote-features {text!r} is not a list of Nix system features",
+            hint="e.g. --remote-features kvm,big-parallel",
         )
     return values
 
@@ -215,6 +231,7 @@ def described(plan: RemotePlan) -> tuple[dict[str, Any], ...]:
         {
             "uri": str(r.given),
             "systems": list(r.systems),
+            "features": list(r.features),
             "host_key": r.fingerprint,
             "host_key_from": r.host_key_from,
             "key": plan.key.kind,
