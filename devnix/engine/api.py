@@ -176,41 +176,7 @@ class _UnixConnection:
 
 def _api_get(path: str, *, timeout: float = QUICK_TIMEOUT) -> tuple[int, Any]:
     """GET an engine API path, quickly, without the SDK. Returns (status, decoded JSON or None)."""
-    import http.client
-
-    where = endpoint()
-    parts = urlsplit(where.host)
-    if parts.scheme == "unix":
-        connection = _UnixConnection.make(parts.path, timeout)
-    elif parts.scheme in ("tcp", "http") and not os.environ.get("DOCKER_TLS_VERIFY"):
-        connection = http.client.HTTPConnection(parts.netloc, timeout=timeout)
-    else:
-        return _sdk_get(path, timeout)
-    try:
-        connection.request("GET", path, headers={"Host": "docker"})
-        response = connection.getresponse()
-        body = response.read()
-    except OSError as error:
-        raise _unreachable(where, error) from None
-    finally:
-        connection.close()
-    try:
-        return response.status, json.loads(body) if body else None
-    except ValueError:
-        return response.status, None
-
-
-def _sdk_get(path: str, timeout: float) -> tuple[int, Any]:
-    """The same GET through the SDK, for TLS and ssh:// endpoints."""
-    api = client(timeout=timeout).api
-    try:
-        response = api._get(api._url(path), versioned_api=False)
-    except Exception as error:
-        raise _unreachable(endpoint(), error) from None
-    try:
-        return response.status_code, response.json()
-    except ValueError:
-        return response.status_code, None
+    return _api_json("GET", path, timeout=timeout)
 
 
 def _api_raw(

@@ -357,6 +357,14 @@ def podman_rootless() -> Iterator[podman.Podman]:
     engine.close()
 
 
+@pytest.fixture(params=("podman_rootful", "podman_rootless"))
+def podman_engine(request: pytest.FixtureRequest) -> podman.Podman:
+    """Each Podman in turn, for tests that run alike on both. Looked up lazily, so that a rootless engine
+    that cannot run does not take the rootful tests along."""
+    found: podman.Podman = request.getfixturevalue(request.param)
+    return found
+
+
 @pytest.fixture
 def podman_devcontainer(devcontainer_cli: Path) -> Iterator[podman.PodmanDevcontainer]:
     """``podman_devcontainer(engine)``: the reference CLI with ``--docker-path podman`` as the engine's

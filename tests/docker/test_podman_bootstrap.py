@@ -26,6 +26,7 @@ import bootstrap_flake
 import pytest
 from podman import Podman
 from standins import BASE_ENV, NIX_AMD64, EnvironmentMissing, Registry
+from test_bootstrap import Run
 
 from devnix import engine
 from tests.support import skip_or_fail
@@ -49,19 +50,6 @@ FAILING_FLAKE_NIX = r"""{
   };
 }
 """
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    def json(self) -> dict[str, Any]:
-        value = json.loads(self.stdout)
-        assert isinstance(value, dict)
-        return value
 
 
 def bootstrap(podman: Podman, *args: str, timeout: float = 1800) -> Run:

@@ -41,7 +41,6 @@ from typer.testing import CliRunner
 
 from devnix.cli import app
 
-ENGINES = ("podman_rootful", "podman_rootless")
 NAMESPACE = "devnix/podman-templates"
 FEATURE_TESTS = REPO_ROOT / "features" / "test" / "nix"
 
@@ -60,11 +59,9 @@ reportResults() {
 """
 
 
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> Podman:
-    # Looked up lazily, so that a rootless engine that cannot run does not take the rootful tests along.
-    found: Podman = request.getfixturevalue(request.param)
-    return found
+@pytest.fixture
+def engine(podman_engine: Podman) -> Podman:
+    return podman_engine  # rootful, then rootless (tests/docker/conftest.py)
 
 
 @pytest.fixture
